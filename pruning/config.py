@@ -1,0 +1,208 @@
+"""The experiment configuration: every default lives here, and nowhere else.
+
+A config is frozen and validates itself on construction. It round-trips
+through the flat dict of strings that MLflow logs as params (`to_dict` /
+`from_dict`), through JSON (`config.json` on every run) and through TOML
+(`experiments/*.toml`). The CLI and MLproject flags are generated from the
+field names, so a parameter has one name everywhere.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+AUTO = "auto"  # how "derive this from the rest" is spelled on the command line
+
+# The fields that determine the dense pre-trained model (with the data's digest):
+# runs that agree on them share one pre-training.
+PRETRAIN_FIELDS = ("dataset", "val_fraction", "model", "alpha", "input_size", "bn_momentum",
+                   "augment", "pretrain_epochs", "pretrain_lr", "lr_schedule", "batch_size",
+                   "seed")
+
+
+def _f(default, help: str, choices: tuple | None = None):
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    # data
+    dataset: str = _f("mnist", "dataset name (registry in pruning.data)")
+    data_dir: str = _f("", "folder with the standard dataset files; empty: $KERAS_HOME/datasets "
+                           "or ~/.keras/datasets, downloading through Keras when missing")
+    val_fraction: float = _f(0.1, "share of the training set held out for validation")
+    # model
+    model: str = _f("mlp", "model name (registry in pruning.models)")
+    alpha: float = _f(1.0, "MobileNetV2 width multiplier")
+    input_size: int = _f(0, "MobileNetV2: upscale inputs to this side length; 0 keeps the data's")
+    bn_momentum: float = _f(0.9, "BatchNorm momentum of the models that have BatchNorm")
+    augment: bool = _f(False, "random crop (4-pixel padding) and horizontal flip during training")
+    # dense pre-training
+    pretrain_epochs: int = _f(10, "epochs of dense training before pruning")
+    pretrain_lr: float = _f(1e-3, "Adam learning rate of dense training")
+    # pruning and retraining
+    retrain_epochs: int = _f(10, "epochs of training while (and after) pruning")
+    retrain_lr: float = _f(5e-4, "Adam learning rate of retraining")
+    lr_schedule: str = _f("cosine", "learning-rate schedule within each phase",
+                          ("cosine", "constant"))
+    batch_size: int = _f(128, "minibatch size of both phases")
+    schedule: str = _f("polynomial_decay", "tfmot pruning schedule (registry in "
+                                           "pruning.schedules)")
+    initial_sparsity: float = _f(0.5, "sparsity when pruning begins (polynomial_decay)")
+    final_sparsity: float = _f(0.9, "sparsity reached at end_step")
+    power: float = _f(3.0, "exponent of the polynomial decay")
+    frequency: int = _f(100, "update the masks every this many steps")
+    begin_step: int | None = _f(None, "retraining step of the first mask update; "
+                                      "auto: begin_fraction of the retraining")
+    end_step: int | None = _f(None, "retraining step of the last mask update; auto: "
+                                    "end_fraction of the retraining, rounded to a whole "
+                                    "number of frequency steps after begin_step")
+    begin_fraction: float = _f(0.0, "where pruning begins, as a share of the retraining steps")
+    end_fraction: float = _f(0.7, "where pruning ends, as a share of the retraining steps; "
+                                  "the rest fine-tunes with the masks fixed")
+    prune_output: bool = _f(False, "prune the output layer too")
+    # measurement and logging
+    calibration_samples: int = _f(200, "training samples that calibrate int8 quantization")
+    latency_runs: int = _f(200, "timed batch-1 TFLite invocations per latency median")
+    mask_log_every: int = _f(1, "log mask snapshots every this many retraining epochs; "
+                                "0: only the final masks")
+    seed: int = _f(0, "seed of the split, the initial weights and the data order")
+
+    def __post_init__(self):
+        self._validate()
+
+    # -- validation -----------------------------------------------------------
+    def _validate(self):
+        from . import data, models, schedules  # imported late: models imports TensorFlow
+
+        data.DATASETS.get(self.dataset)
+        models.MODELS.get(self.model)
+        schedules.SCHEDULES.get(self.schedule)
+        for f in dataclasses.fields(self):
+            value, choices = getattr(self, f.name), f.metadata.get("choices")
+            if choices and value not in choices:
+                raise ConfigError(f.name, f"{f.name}={value!r} is not allowed; choose one of: "
+                                  + ", ".join(choices))
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f.name, f"{f.name} must be a finite number, got {value}")
+        for name in ("initial_sparsity", "final_sparsity"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(name, f"{name}={getattr(self, name)} is outside [0, 1)")
+        if self.final_sparsity < self.initial_sparsity:
+            raise ConfigError("final_sparsity", f"final_sparsity={self.final_sparsity} is below "
+                              f"initial_sparsity={self.initial_sparsity}; it must be >= it")
+        for name in ("pretrain_epochs", "retrain_epochs", "batch_size", "frequency",
+                     "calibration_samples", "latency_runs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 1")
+        for name in ("mask_log_every", "input_size", "seed"):
+            if getattr(self, name) < 0:
+                raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 0")
+        for name in ("pretrain_lr", "retrain_lr", "power", "alpha"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(name, f"{name}={getattr(self, name)} must be > 0")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError("val_fraction", f"val_fraction={self.val_fraction} is outside (0, 1)")
+        if not 0.0 <= self.bn_momentum < 1.0:
+            raise ConfigError("bn_momentum", f"bn_momentum={self.bn_momentum} is outside [0, 1)")
+        if not 0.0 <= self.begin_fraction < self.end_fraction <= 1.0:
+            raise ConfigError("end_fraction", "need 0 <= begin_fraction < end_fraction <= 1, got "
+                              f"begin_fraction={self.begin_fraction}, "
+                              f"end_fraction={self.end_fraction}")
+        if self.begin_step is not None and self.begin_step < 0:
+            raise ConfigError("begin_step", f"begin_step={self.begin_step} must be >= 0 or auto")
+        if self.begin_step is not None and self.end_step is not None:
+            if self.end_step <= self.begin_step:
+                raise ConfigError("end_step", f"end_step={self.end_step} must be greater than "
+                                  f"begin_step={self.begin_step}")
+            if (self.end_step - self.begin_step) % self.frequency:
+                # tfmot only updates masks at begin_step + k * frequency: a window that is
+                # not a whole number of frequencies never reaches final_sparsity.
+                raise ConfigError("end_step", f"end_step - begin_step = "
+                                  f"{self.end_step - self.begin_step} must be a multiple of "
+                                  f"frequency={self.frequency}, or final_sparsity is never "
+                                  "reached")
+
+    # -- conversions ----------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ExperimentConfig":
+        """Build from a dict whose values may be strings (MLflow params, CLI flags)."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown parameter(s) {', '.join(unknown)}; "
+                              f"valid: {', '.join(fields)}")
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
+
+    def replace(self, **changes) -> "ExperimentConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        # TOML has no null: unset (auto) values are left out and come back as defaults.
+        return tomli_w.dumps({k: v for k, v in self.to_dict().items() if v is not None})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ExperimentConfig":
+        """Read a config.json (as logged on every run) or an experiments/*.toml file."""
+        return cls.from_dict(read_file(path))
+
+
+def read_file(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError("config", f"config: cannot read {path}: {e.strerror}") from None
+    try:
+        if path.suffix == ".toml":
+            return tomllib.loads(text)
+        return json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError("config", f"config: {path} is not valid "
+                          f"{'TOML' if path.suffix == '.toml' else 'JSON'}: {e}") from None
+
+
+def _coerce(name: str, value, hint):
+    """Turn a logged or typed-in value back into the field's type."""
+    optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
+    base = next(t for t in typing.get_args(hint) if t is not type(None)) if optional else hint
+    if value is None or (optional and str(value).lower() in (AUTO, "none", "")):
+        if optional:
+            return None
+        raise ConfigError(name, f"{name} needs a value")
+    if isinstance(value, str):
+        try:
+            if base is bool:
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                return value.lower() in ("true", "1", "yes")
+            if base is int:
+                return int(float(value)) if float(value).is_integer() else int(value)
+            return base(value)
+        except ValueError:
+            raise ConfigError(name, f"{name}={value!r} is not a valid {base.__name__}"
+                              + (" (or auto)" if optional else "")) from None
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if base is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if not isinstance(value, base) or (base is int and isinstance(value, bool)):
+        raise ConfigError(name, f"{name}={value!r} is not a valid {base.__name__}")
+    return value

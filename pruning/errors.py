@@ -1,0 +1,19 @@
+"""Errors that mean "the input is wrong", reported as one line and exit code 2."""
+
+
+class UserError(Exception):
+    """Bad input: the CLI prints the message and exits with code 2."""
+
+
+class ConfigError(UserError, ValueError):
+    def __init__(self, parameter: str, message: str):
+        self.parameter = parameter
+        super().__init__(message if parameter in message else f"{parameter}: {message}")
+
+
+class DataError(UserError):
+    """Data files missing, unreadable or of the wrong shape."""
+
+
+class TrackingError(UserError):
+    """The MLflow tracking store cannot be used."""

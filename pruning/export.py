@@ -1,0 +1,98 @@
+"""What a pruned model costs to ship: strip, file sizes, TFLite, LiteRT accuracy and latency."""
+from __future__ import annotations
+
+import gzip
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+
+
+def strip(pruned_model):
+    """The plain Keras model with the pruning wrappers removed (masked weights kept)."""
+    return tfmot.sparsity.keras.strip_pruning(pruned_model)
+
+
+def save_h5(model, path: Path) -> int:
+    """Save without optimizer state (what one ships); return the file's size."""
+    model.save(path, include_optimizer=False, save_format="h5")
+    return path.stat().st_size
+
+
+def gzip_size(data: bytes) -> int:
+    """Bytes after gzip -9: how much of a file is redundancy, e.g. pruned zeros."""
+    return len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+def file_sizes(model, folder: Path, stem: str) -> tuple[Path, int, int]:
+    """(path, bytes, gzipped bytes) of `model` saved as `folder/stem.h5`."""
+    path = Path(folder) / f"{stem}.h5"
+    size = save_h5(model, path)
+    return path, size, gzip_size(path.read_bytes())
+
+
+def to_tflite(model, representative: np.ndarray | None = None, sparse: bool = False) -> bytes:
+    """Float TFLite, or int8 (weights and activations) when representative data is given.
+
+    `sparse` adds TFLite's EXPERIMENTAL_SPARSITY, which stores sparse tensors
+    in a compressed format (smaller files; no faster on the CPU kernels).
+    """
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    optimizations = []
+    if representative is not None:
+        optimizations.append(tf.lite.Optimize.DEFAULT)
+        samples = representative.astype(np.float32)
+
+        def calibration():
+            for i in range(len(samples)):
+                yield [samples[i: i + 1]]
+
+        converter.representative_dataset = calibration
+    if sparse:
+        optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
+    converter.optimizations = optimizations
+    return converter.convert()
+
+
+def _interpreter(tflite: bytes, threads: int):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_content=tflite, num_threads=threads)
+
+
+def tflite_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray, batch_size: int = 500,
+                    threads: int = 2) -> float:
+    """Top-1 accuracy of a TFLite model run by LiteRT, in batches."""
+    interpreter = _interpreter(tflite, threads)
+    index_in = interpreter.get_input_details()[0]["index"]
+    index_out = interpreter.get_output_details()[0]["index"]
+    correct, size = 0, None
+    for start in range(0, len(x), batch_size):
+        batch = x[start: start + batch_size].astype(np.float32)
+        if len(batch) != size:
+            size = len(batch)
+            interpreter.resize_tensor_input(index_in, [size, *x.shape[1:]])
+            interpreter.allocate_tensors()
+        interpreter.set_tensor(index_in, batch)
+        interpreter.invoke()
+        correct += int(np.sum(interpreter.get_tensor(index_out).argmax(-1) == y[start: start + size]))
+    return correct / len(x)
+
+
+def latency_us(tflite: bytes, sample: np.ndarray, runs: int, warmup: int) -> float:
+    """Median batch-1 single-thread LiteRT latency in microseconds."""
+    interpreter = _interpreter(tflite, threads=1)
+    interpreter.allocate_tensors()
+    index_in = interpreter.get_input_details()[0]["index"]
+    interpreter.set_tensor(index_in, sample[None].astype(np.float32))
+    for _ in range(warmup):
+        interpreter.invoke()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        interpreter.invoke()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e6

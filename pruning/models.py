@@ -1,0 +1,85 @@
+"""Model registry: name -> builder of a dense (unpruned) tf_keras model.
+
+Builders take the data's input shape and class count and the config, and
+return a model with softmax outputs whose last layer is named "output"
+(pruning leaves it dense unless asked).
+"""
+from __future__ import annotations
+
+import tf_keras as keras
+
+from .registry import Registry
+
+MODELS = Registry("model")
+
+
+def build(name: str, input_shape: tuple, num_classes: int, config) -> keras.Model:
+    return MODELS.get(name)(tuple(input_shape), num_classes, config)
+
+
+def _mlp(input_shape, num_classes, hidden, name):
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Flatten()(inputs)
+    for i, units in enumerate(hidden):
+        x = keras.layers.Dense(units, activation="relu", name=f"fc{i + 1}")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="output")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@MODELS.register("mlp")
+def lenet_300_100(input_shape, num_classes, config):
+    """LeNet-300-100, the classic pruning benchmark MLP."""
+    return _mlp(input_shape, num_classes, (300, 100), "mlp")
+
+
+@MODELS.register("mlp_large")
+def mlp_large(input_shape, num_classes, config):
+    """1000-1000-500-200: the network of the weight-vs-unit pruning studies."""
+    return _mlp(input_shape, num_classes, (1000, 1000, 500, 200), "mlp_large")
+
+
+@MODELS.register("cnn")
+def small_cnn(input_shape, num_classes, config):
+    """Two conv blocks with BatchNorm and dropout: ~93% dense on Fashion-MNIST."""
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for block, filters in enumerate((32, 64)):
+        for j in range(2):
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                                    name=f"conv{block + 1}_{j + 1}")(x)
+            x = keras.layers.BatchNormalization(momentum=config.bn_momentum)(x)
+            x = keras.layers.ReLU()(x)
+        x = keras.layers.MaxPooling2D()(x)
+        x = keras.layers.Dropout(0.25)(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(256, activation="relu", name="fc1")(x)
+    x = keras.layers.Dropout(0.5)(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="output")(x)
+    return keras.Model(inputs, outputs, name="cnn")
+
+
+@MODELS.register("mobilenetv2")
+def mobilenetv2(input_shape, num_classes, config):
+    """keras.applications.MobileNetV2 from scratch, optionally on upscaled inputs.
+
+    Stock BatchNorm momentum (0.999) keeps evaluation near chance for the first
+    epochs of a short run, so it is set from the config.
+    """
+    inputs = keras.Input(input_shape)
+    x = inputs
+    side = config.input_size or input_shape[0]
+    if side != input_shape[0]:
+        x = keras.layers.Resizing(side, side, name="upscale")(x)
+    if input_shape[-1] == 1:
+        x = keras.layers.Concatenate()([x, x, x])
+    # input_tensor keeps MobileNetV2's layers in this model's graph (not one nested
+    # layer), so that pruning reaches every conv.
+    base = keras.applications.MobileNetV2(input_shape=(side, side, 3), alpha=config.alpha,
+                                          include_top=False, weights=None, pooling="avg",
+                                          input_tensor=x)
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = config.bn_momentum
+    x = base.output
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="output")(x)
+    return keras.Model(inputs, outputs, name="mobilenetv2")

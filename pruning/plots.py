@@ -1,0 +1,63 @@
+"""Figures: data in, matplotlib figure out. Nothing here trains, saves or logs."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures are logged, never shown
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def training_curves(history: list[dict[str, float]], prune_start_epoch: int, title: str):
+    """Accuracy and loss per epoch across both phases; a line where pruning starts."""
+    epochs = list(range(len(history)))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ("accuracy", "loss")):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            values = [h.get(prefix + metric) for h in history]
+            ax.plot(epochs, values, style, marker=".", label=prefix + metric)
+        ax.axvline(prune_start_epoch - 0.5, color="grey", linestyle=":", label="pruning starts")
+        ax.set_xlabel("epoch (dense training, then pruning)")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def sparsity_over_steps(target_steps, target, actual_steps, actual, window, title: str):
+    """The schedule's sparsity at every step against the measured sparsity at epoch ends."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(target_steps, target, label="target (schedule, masks in force)")
+    ax.plot(actual_steps, actual, "o", label="actual (zeros in pruned weights)")
+    for step, name in ((window.begin_step, "begin_step"), (window.end_step, "end_step")):
+        ax.axvline(step, color="grey", linestyle=":")
+        ax.annotate(name, (step, 0.02), rotation=90, fontsize=8, color="grey")
+    ax.set_xlabel("retraining step")
+    ax.set_ylabel("sparsity")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def layer_sparsity(per_layer: dict[str, float], title: str):
+    """Final sparsity of each pruned layer."""
+    names = list(per_layer)
+    fig, ax = plt.subplots(figsize=(max(5, 0.35 * len(names) + 2), 4))
+    bars = ax.bar(range(len(names)), [per_layer[n] for n in names])
+    ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(range(len(names)), names, rotation=60 if len(names) > 6 else 0,
+                  ha="right" if len(names) > 6 else "center", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("sparsity")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def close(figures) -> None:
+    for fig in figures:
+        plt.close(fig)

@@ -1,0 +1,252 @@
+"""Everything MLflow: the one module that imports mlflow.
+
+- `check_store` fails fast (one message, no run) on an unusable tracking URI.
+- `experiment_run` opens the run of one experiment (honouring `mlflow run`'s
+  MLFLOW_RUN_ID) and closes it FINISHED, FAILED or KILLED.
+- `RunObserver` is the training observer that logs one metric batch per
+  epoch and the mask snapshots.
+- The dense-model cache is the store itself: a pre-training is a run of its
+  own, tagged with its key, holding the dense model; any process that shares
+  the store finds it with `find_pretrained`.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from . import masks as mask_math
+from .errors import TrackingError
+from .train import Observer
+
+ROLE = "pruning.role"  # tag: "experiment", "pretrain", later "study" / "trial"
+MAX_PARAMS_PER_BATCH = 100  # MLflow's limit for one log_batch call
+
+
+def check_store(experiment_name: str | None = None) -> None:
+    """Raise TrackingError unless the tracking store answers (no retries, short timeout)."""
+    uri = mlflow.get_tracking_uri()
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+                                            "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
+    try:
+        MlflowClient().search_experiments(max_results=1)
+    except Exception as e:  # any failure here means the store is unusable
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TrackingError(
+            f"tracking URI {uri!r} is unusable ({first[:300]}). Set MLFLOW_TRACKING_URI to a "
+            "reachable server (http://host:port), a database (sqlite:///path/mlflow.db) or "
+            "leave it unset for ./mlflow.db") from None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    if experiment_name:
+        mlflow.set_experiment(experiment_name)
+
+
+def _flat_params(values: dict) -> list[Param]:
+    return [Param(k, "auto" if v is None else str(v)) for k, v in values.items()]
+
+
+def _log_params(client: MlflowClient, run_id: str, values: dict) -> None:
+    params = _flat_params(values)
+    for i in range(0, len(params), MAX_PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=params[i: i + MAX_PARAMS_PER_BATCH])
+
+
+def log_epoch(client: MlflowClient, run_id: str, step: int, metrics: dict[str, float]) -> None:
+    """One epoch's metrics in one call."""
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
+
+
+def log_bytes(client: MlflowClient, run_id: str, data: bytes, artifact_path: str) -> None:
+    folder, name = os.path.split(artifact_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        client.log_artifact(run_id, str(path), folder or None)
+
+
+class RunObserver(Observer):
+    """Logs each epoch as one metric batch and mask snapshots as packed npz files."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.client = MlflowClient()
+
+    def epoch_end(self, step, metrics):
+        log_epoch(self.client, self.run_id, step, metrics)
+
+    def mask_snapshot(self, step, masks, final):
+        data = mask_math.to_npz_bytes(masks)
+        log_bytes(self.client, self.run_id, data, f"masks/epoch_{step:04d}.npz")
+        if final:
+            log_bytes(self.client, self.run_id, data, "masks/final.npz")
+
+
+def _record_error(client: MlflowClient, run_id: str, error: BaseException) -> str:
+    """Keep why a run ended on the run itself; return its final status."""
+    interrupted = isinstance(error, KeyboardInterrupt)
+    with contextlib.suppress(Exception):  # never hide the original error
+        client.set_tag(run_id, "error", f"{type(error).__name__}: {error}"[:5000])
+        if not interrupted:
+            log_bytes(client, run_id, traceback.format_exc().encode(), "error.txt")
+    return "KILLED" if interrupted else "FAILED"
+
+
+@contextlib.contextmanager
+def _closing(client: MlflowClient, run_id: str):
+    """End a client-created run FINISHED, or FAILED/KILLED with the error kept."""
+    try:
+        yield
+    except BaseException as e:
+        client.set_terminated(run_id, _record_error(client, run_id, e))
+        raise
+    client.set_terminated(run_id, "FINISHED")
+
+
+@contextlib.contextmanager
+def experiment_run(params: dict, run_name: str, tags: dict[str, str], nested: bool = False):
+    """The active MLflow run of one experiment; yields its id.
+
+    Under `mlflow run`, MLFLOW_RUN_ID names a run that already exists; it is
+    resumed, not duplicated.
+    """
+    resumed = bool(os.environ.get("MLFLOW_RUN_ID"))
+    run = mlflow.start_run(run_name=None if resumed else run_name, nested=nested,
+                           tags={ROLE: "experiment", **tags})
+    run_id, client, status = run.info.run_id, MlflowClient(), "FINISHED"
+    try:
+        if resumed:
+            client.set_tag(run_id, "mlflow.runName", run_name)
+        _log_params(client, run_id, params)
+        yield run_id
+    except BaseException as e:
+        status = _record_error(client, run_id, e)
+        raise
+    finally:
+        mlflow.end_run(status)
+
+
+# -- the dense-model cache ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pretrained:
+    run_id: str
+    model: object  # tf_keras.Model
+    history: list[dict[str, float]]
+    metrics: dict[str, float]
+
+
+def find_pretrained(key: str) -> Pretrained | None:
+    """The newest finished pre-training with this key, in any experiment of the store."""
+    client = MlflowClient()
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids, filter_string=f"tags.pretrain_key = '{key}' and "
+                              f"tags.`{ROLE}` = 'pretrain' and attributes.status = 'FINISHED'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        return None
+    import tf_keras as keras
+
+    run = runs[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(client.download_artifacts(run.info.run_id, "dense", tmp))
+        model = keras.models.load_model(folder / "model.h5", compile=False)
+        history = json.loads((folder / "history.json").read_text())
+    return Pretrained(run.info.run_id, model, history, dict(run.data.metrics))
+
+
+@contextlib.contextmanager
+def pretrain_run(key: str, params: dict, run_name: str, parent_run_id: str | None):
+    """A run of its own for a dense pre-training; yields a `PretrainRecorder`."""
+    client = MlflowClient()
+    experiment_id = (client.get_run(parent_run_id).info.experiment_id if parent_run_id
+                     else mlflow.tracking.fluent._get_experiment_id())
+    tags = {ROLE: "pretrain", "pretrain_key": key, "mlflow.runName": run_name}
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(experiment_id, tags=tags, run_name=run_name)
+    with _closing(client, run.info.run_id):
+        _log_params(client, run.info.run_id, params)
+        yield PretrainRecorder(run.info.run_id)
+
+
+class PretrainRecorder(RunObserver):
+    def save(self, model, history: list[dict], metrics: dict[str, float]) -> None:
+        self.client.log_batch(self.run_id, metrics=[
+            Metric(k, float(v), int(time.time() * 1000), 0) for k, v in metrics.items()])
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "dense"
+            folder.mkdir()
+            model.save(folder / "model.h5", include_optimizer=False, save_format="h5")
+            (folder / "history.json").write_text(json.dumps(history))
+            self.client.log_artifacts(self.run_id, str(folder), "dense")
+
+
+# -- what the experiment run receives at the end ---------------------------------------------
+
+def log_dataset(splits) -> None:
+    """The data as MLflow inputs, with the digest that also keys the dense cache."""
+    for context, x, y in (("training", splits.x_train, splits.y_train),
+                          ("evaluation", splits.x_test, splits.y_test)):
+        source = splits.source if os.path.exists(splits.source) else None
+        dataset = mlflow.data.from_numpy(x, targets=y, source=source, digest=splits.digest,
+                                         name=f"{splits.name}-{context}")
+        mlflow.log_input(dataset, context=context)
+
+
+def log_history(run_id: str, history: list[dict[str, float]], first_step: int = 0) -> None:
+    client = MlflowClient()
+    for i, metrics in enumerate(history):
+        log_epoch(client, run_id, first_step + i, metrics)
+
+
+def log_results(run_id: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
+    client = MlflowClient()
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                     tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def log_text(run_id: str, text: str, artifact_path: str) -> None:
+    MlflowClient().log_text(run_id, text, artifact_path)
+
+
+def log_file(run_id: str, path: Path, folder: str | None = None) -> None:
+    MlflowClient().log_artifact(run_id, str(path), folder)
+
+
+def log_figures(run_id: str, figures: dict[str, object]) -> None:
+    client = MlflowClient()
+    for path, figure in figures.items():
+        client.log_figure(run_id, figure, path)
+
+
+def log_keras_model(model, example: np.ndarray, name: str = "model") -> str:
+    """The stripped model as an MLflow model (tensorflow flavor), loadable by pyfunc."""
+    import tensorflow as tf
+    import tf_keras
+    from mlflow.models import infer_signature
+
+    predictions = model.predict(example, verbose=0)
+    # Given explicitly: inferring them reloads the model in a subprocess (slow).
+    requirements = [f"tensorflow=={tf.__version__}", f"tf-keras=={tf_keras.__version__}"]
+    info = mlflow.tensorflow.log_model(
+        model, name=name, signature=infer_signature(example, predictions),
+        input_example=example[:2], pip_requirements=requirements)
+    return info.model_uri

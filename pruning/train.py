@@ -1,0 +1,216 @@
+"""Dense pre-training and pruned retraining: the fit calls, and nothing about MLflow.
+
+Both phases report to `Observer`s (tracking, progress printing, Optuna's
+trial reporting) at each epoch end; training runs the same with none. This
+module owns the pruning fit call, so `UpdatePruningStep` is never forgotten.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+import tf_keras as keras
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (
+    PruneLowMagnitude,
+)
+
+from . import masks as mask_math
+from . import schedules
+
+PRUNABLE = (keras.layers.Dense, keras.layers.Conv2D)  # DepthwiseConv2D is a Conv2D
+
+
+class Observer:
+    """Receives what training produces; every method is optional."""
+
+    def epoch_end(self, step: int, metrics: dict[str, float]) -> None:
+        """`step` is the epoch counted across both phases."""
+
+    def mask_snapshot(self, step: int, masks: dict[str, np.ndarray], final: bool) -> None:
+        """Masks of every pruned layer (True = kept) after retraining epoch `step`."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str  # "pretrain" or "retrain"
+    epochs: int
+    lr: float
+    step_offset: int  # epochs logged before this phase
+
+
+def steps_per_epoch(n_samples: int, batch_size: int) -> int:
+    return math.ceil(n_samples / batch_size)
+
+
+def _augment(x, y):
+    """Random crop after 4-pixel padding, random horizontal flip (CIFAR-style)."""
+    shape = tf.shape(x)
+    x = tf.image.pad_to_bounding_box(x, 4, 4, shape[0] + 8, shape[1] + 8)
+    x = tf.image.random_crop(x, shape)
+    return tf.image.random_flip_left_right(x), y
+
+
+def train_dataset(x, y, config) -> tf.data.Dataset:
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
+        len(x), seed=config.seed, reshuffle_each_iteration=True)
+    if config.augment:
+        ds = ds.map(_augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _optimizer(phase: Phase, config, steps: int):
+    lr = phase.lr
+    if config.lr_schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(phase.lr, decay_steps=phase.epochs * steps)
+    return keras.optimizers.Adam(learning_rate=lr)
+
+
+def _current_lr(optimizer) -> float:
+    lr = optimizer.learning_rate
+    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
+        lr = lr(optimizer.iterations)
+    return float(keras.backend.get_value(lr))
+
+
+def pruned_wrappers(model) -> list:
+    return [layer for layer in model.layers
+            if isinstance(layer, PruneLowMagnitude)]
+
+
+def current_masks(model) -> dict[str, np.ndarray]:
+    """{layer name: kept-weights mask} of a model wrapped for pruning."""
+    out = {}
+    for wrapper in pruned_wrappers(model):
+        for weight, mask, _ in wrapper.pruning_vars:
+            name = wrapper.layer.name if len(wrapper.pruning_vars) == 1 \
+                else f"{wrapper.layer.name}/{weight.name.split('/')[-1].split(':')[0]}"
+            out[name] = mask.numpy().astype(bool)
+    return out
+
+
+def prunable_kernels(model, include_output: bool) -> dict[str, np.ndarray]:
+    """{layer name: kernel} of the layers pruning applies to, wrapped or not."""
+    out = {}
+    for layer in model.layers:
+        inner = getattr(layer, "layer", layer)
+        if _is_prunable(inner, include_output):
+            kernel = getattr(inner, "depthwise_kernel", None)
+            out[inner.name] = (kernel if kernel is not None else inner.kernel).numpy()
+    return out
+
+
+def _is_prunable(layer, include_output: bool) -> bool:
+    return isinstance(layer, PRUNABLE) and (include_output or layer.name != "output")
+
+
+def sparsity_metrics(kernels: dict[str, np.ndarray]) -> dict[str, float]:
+    metrics = {"sparsity": mask_math.sparsity(kernels.values())}
+    metrics.update({f"sparsity/{name}": mask_math.sparsity([k]) for name, k in kernels.items()})
+    return metrics
+
+
+class _Monitor(keras.callbacks.Callback):
+    """Collects one epoch's metrics (one dict, one call to each observer)."""
+
+    def __init__(self, phase: Phase, observers, extra=None):
+        super().__init__()
+        self.phase, self.observers, self.extra = phase, observers, extra
+        self.history: list[dict[str, float]] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = {k: float(v) for k, v in (logs or {}).items()}
+        metrics["lr"] = _current_lr(self.model.optimizer)
+        if self.extra is not None:
+            metrics.update(self.extra(self.model, epoch))
+        self.history.append(metrics)
+        if not all(math.isfinite(v) for k, v in metrics.items() if "loss" in k):
+            # Stop before observers see a diverged epoch as a result.
+            self.model.stop_training = True
+            return
+        for observer in self.observers:
+            observer.epoch_end(self.phase.step_offset + epoch, metrics)
+
+
+def _fit(model, splits, config, phase: Phase, observers, callbacks=(), extra=None):
+    keras.utils.set_random_seed(config.seed)
+    steps = steps_per_epoch(len(splits.x_train), config.batch_size)
+    model.compile(optimizer=_optimizer(phase, config, steps),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    monitor = _Monitor(phase, observers, extra)
+    model.fit(train_dataset(splits.x_train, splits.y_train, config), epochs=phase.epochs,
+              validation_data=(splits.x_val, splits.y_val), verbose=0,
+              callbacks=[*callbacks, monitor])
+    last = monitor.history[-1] if monitor.history else {}
+    if not all(math.isfinite(v) for k, v in last.items() if "loss" in k):
+        raise TrainingDiverged(f"{phase.name}: loss became {last.get('loss')} in epoch "
+                               f"{len(monitor.history)}; lower the learning rate")
+    return monitor.history
+
+
+def pretrain(model, splits, config, observers=()) -> list[dict[str, float]]:
+    """Dense training; returns the per-epoch metrics."""
+    phase = Phase("pretrain", config.pretrain_epochs, config.pretrain_lr, 0)
+    return _fit(model, splits, config, phase, observers)
+
+
+def wrap_for_pruning(dense_model, config, window: schedules.Window):
+    """A copy of `dense_model` with its prunable layers wrapped by tfmot.
+
+    The copy keeps the dense model intact: clone_model reuses the layers it is
+    handed back, so wrapping the original would prune it in place.
+    """
+    copy = keras.models.clone_model(dense_model)
+    copy.set_weights(dense_model.get_weights())
+    schedule = schedules.build(config, window)
+
+    def wrap(layer):
+        if _is_prunable(layer, config.prune_output):
+            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+        return layer
+
+    return keras.models.clone_model(copy, clone_function=wrap)
+
+
+def retrain(dense_model, splits, config, window: schedules.Window, observers=(),
+            step_offset: int = 0):
+    """Gradual magnitude pruning while retraining; returns (pruned model, history).
+
+    The returned model still carries the pruning wrappers (see export.strip).
+    """
+    model = wrap_for_pruning(dense_model, config, window)
+    fn = schedules.SCHEDULES.get(config.schedule).sparsity
+    state = {"previous": None}
+
+    def extra(model, epoch):
+        step = int(pruned_wrappers(model)[0].pruning_step.numpy())
+        metrics = {"target_sparsity": schedules.sparsity_in_force(
+            step, window, fn, config.initial_sparsity, config.final_sparsity, config.power)}
+        metrics.update(sparsity_metrics(prunable_kernels(model, config.prune_output)))
+        final = epoch == config.retrain_epochs - 1
+        if final or (config.mask_log_every and (epoch + 1) % config.mask_log_every == 0):
+            current = current_masks(model)
+            if state["previous"] is not None:
+                metrics["mask_change"] = mask_math.changed_fraction(state["previous"], current)
+            state["previous"] = current
+            for observer in observers:
+                observer.mask_snapshot(step_offset + epoch, current, final)
+        return metrics
+
+    phase = Phase("retrain", config.retrain_epochs, config.retrain_lr, step_offset)
+    history = _fit(model, splits, config, phase, observers,
+                   callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], extra=extra)
+    return model, history
+
+
+def evaluate(model, x, y, batch_size: int) -> dict[str, float]:
+    if model.compiled_loss is None:  # e.g. a freshly stripped or loaded model
+        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    loss, accuracy = model.evaluate(x, y, batch_size=batch_size, verbose=0)
+    return {"loss": float(loss), "accuracy": float(accuracy)}
