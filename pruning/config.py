@@ -24,8 +24,8 @@ AUTO = "auto"  # how "derive this from the rest" is spelled on the command line
 # The fields that determine the dense pre-trained model (with the data's digest):
 # runs that agree on them share one pre-training.
 PRETRAIN_FIELDS = ("dataset", "val_fraction", "model", "alpha", "input_size", "bn_momentum",
-                   "augment", "pretrain_epochs", "pretrain_lr", "lr_schedule", "batch_size",
-                   "seed")
+                   "augment", "pretrain_epochs", "pretrain_lr", "lr_schedule", "weight_decay",
+                   "batch_size", "seed")
 
 
 def _f(default, help: str, choices: tuple | None = None):
@@ -53,6 +53,7 @@ class ExperimentConfig:
     retrain_lr: float = _f(5e-4, "Adam learning rate of retraining")
     lr_schedule: str = _f("cosine", "learning-rate schedule within each phase",
                           ("cosine", "constant"))
+    weight_decay: float = _f(0.0, "AdamW decoupled weight decay of both phases (0: plain Adam)")
     batch_size: int = _f(128, "minibatch size of both phases")
     schedule: str = _f("polynomial_decay", "tfmot pruning schedule (registry in "
                                            "pruning.schedules)")
@@ -70,6 +71,10 @@ class ExperimentConfig:
                                   "the rest fine-tunes with the masks fixed")
     prune_output: bool = _f(False, "prune the output layer too")
     # measurement and logging
+    int8_granularity: str = _f("per_channel", "int8 weight scales: one per output channel "
+                                              "(safe for convs) or one per tensor (fewer "
+                                              "distinct values: smaller gzipped MLPs)",
+                               ("per_channel", "per_tensor"))
     calibration_samples: int = _f(200, "training samples that calibrate int8 quantization")
     latency_runs: int = _f(200, "timed batch-1 TFLite invocations per latency median")
     mask_log_every: int = _f(1, "log mask snapshots every this many retraining epochs; "
@@ -103,7 +108,7 @@ class ExperimentConfig:
                      "calibration_samples", "latency_runs"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 1")
-        for name in ("mask_log_every", "input_size", "seed"):
+        for name in ("mask_log_every", "input_size", "seed", "weight_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 0")
         for name in ("pretrain_lr", "retrain_lr", "power", "alpha"):

@@ -57,16 +57,23 @@ def prepare(config: ExperimentConfig):
 
 
 def run(config: ExperimentConfig, tracking: bool = True, observers=(),
-        experiment_name: str | None = None) -> Result:
-    config, splits, window = prepare(config)
+        experiment_name: str | None = None, tracking_uri: str | None = None) -> Result:
+    resolved, splits, window = prepare(config)
     if not tracking:
-        return _execute(config, splits, window, _Offline(), list(observers))
+        return _execute(resolved, splits, window, _Offline(), list(observers))
     from . import tracking as mlt
 
-    mlt.check_store(experiment_name)
+    mlt.check_store(experiment_name, tracking_uri)
     tags = {"dataset": config.dataset, "model": config.model, "schedule": config.schedule}
-    with mlt.experiment_run(config.to_dict(), run_name(config), tags) as run_id:
-        return _execute(config, splits, window, _Tracked(run_id), list(observers))
+    with mlt.experiment_run(run_params(config, window), run_name(config), tags) as run_id:
+        return _execute(resolved, splits, window, _Tracked(run_id), list(observers))
+
+
+def run_params(config: ExperimentConfig, window: schedules.Window) -> dict:
+    """The config as requested ("auto" stays auto: it is what the user asked for), plus
+    the pruning window it resolved to. config.json holds the resolved config."""
+    return {**config.to_dict(), "resolved_begin_step": window.begin_step,
+            "resolved_end_step": window.end_step, "total_steps": window.total_steps}
 
 
 def _execute(config, splits, window, recorder, observers) -> Result:
@@ -111,7 +118,7 @@ def _final_metrics(stripped, splits, config) -> dict[str, float]:
     kernels = train.prunable_kernels(stripped, config.prune_output)
     weights = stripped.get_weights()
     return {"test_accuracy": test["accuracy"], "test_loss": test["loss"],
-            "val_accuracy": val["accuracy"], "val_loss": val["loss"],
+            "final_val_accuracy": val["accuracy"], "final_val_loss": val["loss"],
             **train.sparsity_metrics(kernels),
             "nonzero_params": float(sum(np.count_nonzero(w) for w in weights)),
             "total_params": float(sum(w.size for w in weights))}
@@ -124,7 +131,8 @@ def _sizes_and_speed(dense, stripped, splits, config, folder: Path, recorder) ->
     calibration = splits.x_train[: config.calibration_samples]
     dense_tflite = export.to_tflite(dense)
     tflite = export.to_tflite(stripped)
-    tflite_int8 = export.to_tflite(stripped, representative=calibration)
+    tflite_int8 = export.to_tflite(stripped, representative=calibration,
+                                   per_channel=config.int8_granularity == "per_channel")
     int8_path = folder / "model_int8.tflite"
     int8_path.write_bytes(tflite_int8)
     recorder.file(int8_path)
@@ -237,8 +245,10 @@ class _Tracked:
         return self.mlt.pretrain_run(key, params, name, parent_run_id=self.run_id)
 
     def finish(self, config, metrics, history, window, stripped, splits):
-        self.mlt.log_results(self.run_id, metrics, {"mlflow.note.content": summary(config,
-                                                                                 metrics)})
+        # At the last epoch's step, so that e.g. the final sparsity does not restart a series.
+        self.mlt.log_results(self.run_id, metrics,
+                             {"mlflow.note.content": summary(config, metrics)},
+                             step=len(history) - 1)
         figs = figures(config, history, window, metrics)
         self.mlt.log_figures(self.run_id, figs)
         plots.close(figs.values())

@@ -34,7 +34,8 @@ def file_sizes(model, folder: Path, stem: str) -> tuple[Path, int, int]:
     return path, size, gzip_size(path.read_bytes())
 
 
-def to_tflite(model, representative: np.ndarray | None = None, sparse: bool = False) -> bytes:
+def to_tflite(model, representative: np.ndarray | None = None, sparse: bool = False,
+              per_channel: bool = True) -> bytes:
     """Float TFLite, or int8 (weights and activations) when representative data is given.
 
     `sparse` adds TFLite's EXPERIMENTAL_SPARSITY, which stores sparse tensors
@@ -51,6 +52,8 @@ def to_tflite(model, representative: np.ndarray | None = None, sparse: bool = Fa
                 yield [samples[i: i + 1]]
 
         converter.representative_dataset = calibration
+        # The converter's only switch for per-tensor weight scales is this private one.
+        converter._experimental_disable_per_channel = not per_channel
     if sparse:
         optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
     converter.optimizations = optimizations

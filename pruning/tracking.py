@@ -33,8 +33,10 @@ ROLE = "pruning.role"  # tag: "experiment", "pretrain", later "study" / "trial"
 MAX_PARAMS_PER_BATCH = 100  # MLflow's limit for one log_batch call
 
 
-def check_store(experiment_name: str | None = None) -> None:
+def check_store(experiment_name: str | None = None, tracking_uri: str | None = None) -> None:
     """Raise TrackingError unless the tracking store answers (no retries, short timeout)."""
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
     uri = mlflow.get_tracking_uri()
     saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",
                                             "MLFLOW_HTTP_REQUEST_TIMEOUT")}
@@ -62,7 +64,10 @@ def _flat_params(values: dict) -> list[Param]:
 
 
 def _log_params(client: MlflowClient, run_id: str, values: dict) -> None:
-    params = _flat_params(values)
+    """Log params not yet on the run. `mlflow run` logs the MLproject parameters itself,
+    as typed (".9", "''"); MLflow forbids changing a param, so those stay."""
+    existing = client.get_run(run_id).data.params
+    params = [p for p in _flat_params(values) if p.key not in existing]
     for i in range(0, len(params), MAX_PARAMS_PER_BATCH):
         client.log_batch(run_id, params=params[i: i + MAX_PARAMS_PER_BATCH])
 
@@ -216,10 +221,11 @@ def log_history(run_id: str, history: list[dict[str, float]], first_step: int = 
         log_epoch(client, run_id, first_step + i, metrics)
 
 
-def log_results(run_id: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
+def log_results(run_id: str, metrics: dict[str, float], tags: dict[str, str],
+                step: int = 0) -> None:
     client = MlflowClient()
     now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()],
                      tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
 

@@ -69,7 +69,11 @@ def _optimizer(phase: Phase, config, steps: int):
     lr = phase.lr
     if config.lr_schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(phase.lr, decay_steps=phase.epochs * steps)
-    return keras.optimizers.Adam(learning_rate=lr)
+    optimizer = keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.weight_decay)
+    # Decay shrinks the weights that carry nothing (e.g. those of always-black pixels), so
+    # magnitude pruning removes them first; biases and BatchNorm are not decayed.
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return optimizer
 
 
 def _current_lr(optimizer) -> float:

@@ -1,0 +1,47 @@
+import contextlib
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+import pruning  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before any TensorFlow import)
+
+
+@contextlib.contextmanager
+def use_store(folder):
+    """A real, empty MLflow store (sqlite + local artifacts) in `folder`, for this process
+    and the subprocesses it starts."""
+    import mlflow
+
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    mp.chdir(folder)  # artifacts land in folder/mlruns
+    for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        mp.delenv(var, raising=False)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("tests")  # forget any experiment chosen against another store
+    try:
+        yield uri
+    finally:
+        while mlflow.active_run():
+            mlflow.end_run()
+        mlflow.set_tracking_uri(None)
+        mp.undo()
+
+
+@pytest.fixture
+def store(tmp_path):
+    with use_store(tmp_path) as uri:
+        yield uri
+
+
+@pytest.fixture
+def tiny():
+    """The smallest config that exercises the whole path (synthetic 20x10 data)."""
+    from pruning.config import ExperimentConfig
+
+    return ExperimentConfig(dataset="synthetic", model="mlp", pretrain_epochs=2,
+                            retrain_epochs=2, batch_size=64, frequency=1, latency_runs=5,
+                            calibration_samples=16)

@@ -1,0 +1,127 @@
+"""The command line and `mlflow run` against real temporary stores."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from pruning import cli
+from pruning.config import ExperimentConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--dataset", "synthetic", "--pretrain-epochs", "1", "--retrain-epochs", "2",
+        "--frequency", "1", "--batch-size", "64", "--latency-runs", "5",
+        "--calibration-samples", "16"]
+
+
+def _all_runs():
+    client = MlflowClient()
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--final-sparsity", "1.5"], "final_sparsity=1.5 is outside [0, 1)"),
+    (["--final-sparsity", "0.3"], "final_sparsity=0.3 is below initial_sparsity=0.5"),
+    (["--begin-step", "5", "--end-step", "5"], "end_step=5 must be greater than begin_step=5"),
+    (["--retrain-epochs", "0"], "retrain_epochs=0 must be >= 1"),
+    (["--dataset", "imagenet"], "unknown dataset 'imagenet'; choose one of:"),
+    (["--model", "resnet"], "unknown model 'resnet'; choose one of: cnn, mlp, mlp_large"),
+    (["--dataset", "mnist", "--data-dir", "/nonexistent"], "--data-dir"),
+    (["--frequency", "1000"], "frequency=1000 leaves no mask update"),
+    (["--end-step", "100000", "--begin-step", "0", "--frequency", "1"], "past the last"),
+    (["--config", "/nonexistent.toml"], "config: cannot read"),
+])
+def test_bad_input_exits_2_with_one_message_and_no_run(store, capsys, argv, fragment):
+    given = dict(zip(TINY[::2], TINY[1::2])) | dict(zip(argv[::2], argv[1::2]))
+    assert cli.main(["run", *[x for pair in given.items() for x in pair]]) == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pruning: error:") and fragment in err[0]
+    assert _all_runs() == []
+
+
+@pytest.mark.parametrize("uri", ["http://127.0.0.1:9", "nosuchscheme://x"])
+def test_unusable_tracking_uri_exits_2(store, capsys, uri):
+    assert cli.main(["run", *TINY, "--tracking-uri", uri]) == cli.EXIT_BAD_INPUT
+    assert f"tracking URI '{uri}' is unusable" in capsys.readouterr().err
+
+
+def test_config_file_then_flags(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(ExperimentConfig(model="cnn", final_sparsity=0.8, seed=3).to_toml())
+    args = cli.build_parser().parse_args(["run", "--config", str(path), "--seed", "7"])
+    config = cli.config_from_args(args)
+    assert (config.model, config.final_sparsity, config.seed) == ("cnn", 0.8, 7)
+
+
+def test_help_explains_every_parameter(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    out = capsys.readouterr().out
+    for name in ExperimentConfig.__dataclass_fields__:
+        assert f"--{name.replace('_', '-')}" in out
+
+
+def test_mlproject_parameters_are_the_config_fields():
+    spec = yaml.safe_load((ROOT / "MLproject").read_text())
+    main = spec["entry_points"]["main"]
+    fields = ExperimentConfig.__dataclass_fields__
+    assert set(main["parameters"]) == set(fields)
+    for name, param in main["parameters"].items():
+        default = fields[name].default
+        expected = "auto" if default is None else default
+        assert str(param["default"]).lower() == str(expected).lower(), name
+        assert f"--{name.replace('_', '-')} {{{name}}}" in main["command"]
+
+
+def _env(store_uri):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store_uri}
+    for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(var, None)  # mlflow.set_experiment exports the experiment for children
+    return env
+
+
+def test_cli_process_run_then_reproduce_from_config(store, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "pruning", "run", *TINY,
+                           "--experiment-name", "cli"], env=_env(store), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "[retrain 2/2]" in done.stderr and "test_accuracy" in done.stdout
+    (run,) = [r for r in _all_runs() if r.data.tags["pruning.role"] == "experiment"]
+    config_json = MlflowClient().download_artifacts(run.info.run_id, "config.json", str(tmp_path))
+    again = subprocess.run([sys.executable, "-m", "pruning", "run", "--config", config_json,
+                            "--experiment-name", "cli"], env=_env(store), cwd=tmp_path,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    runs = [r for r in _all_runs() if r.data.tags["pruning.role"] == "experiment"]
+    assert len(runs) == 2 and all(r.info.status == "FINISHED" for r in runs)
+    assert {r.data.tags["pretrain_cached"] for r in runs} == {"true", "false"}
+    assert len({r.data.params["resolved_end_step"] for r in runs}) == 1
+
+
+def test_mlflow_run_entry_point(store, tmp_path):
+    params = [x for flag, value in zip(TINY[::2], TINY[1::2])
+              for x in ("-P", f"{flag[2:].replace('-', '_')}={value}")]
+    done = subprocess.run(["mlflow", "run", str(ROOT), "--env-manager", "local",
+                           "--experiment-name", "mlproject", *params],
+                          env=_env(store), cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = {r.data.tags["pruning.role"]: r for r in _all_runs()}
+    run = runs["experiment"]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["retrain_epochs"] == "2" and "test_accuracy" in run.data.metrics
+    assert run.data.tags["mlflow.project.entryPoint"] == "main"
+    assert runs["pretrain"].data.tags["mlflow.parentRunId"] == run.info.run_id
+
+
+def test_mlflow_run_bad_input_leaves_no_run_running(store, tmp_path):
+    done = subprocess.run(["mlflow", "run", str(ROOT), "--env-manager", "local",
+                           "-P", "dataset=synthetic", "-P", "final_sparsity=1.5"],
+                          env=_env(store), cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode != 0
+    assert "final_sparsity=1.5 is outside [0, 1)" in done.stderr
+    assert all(r.info.status != "RUNNING" for r in _all_runs())

@@ -1,0 +1,86 @@
+import pytest
+import tensorflow as tf
+
+from pruning import schedules
+from pruning.config import ExperimentConfig
+from pruning.errors import ConfigError
+from pruning.schedules import Window, polynomial_decay
+
+STYLE = dict(initial_sparsity=0.2, final_sparsity=0.8, begin_step=100, end_step=110, power=3)
+
+
+@pytest.mark.parametrize("step,expected", [(100, 0.2), (102, 0.4928), (105, 0.725),
+                                           (110, 0.8), (90, 0.2), (200, 0.8)])
+def test_polynomial_decay_exact_values(step, expected):
+    assert polynomial_decay(step, **STYLE) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("step", [0, 99, 100, 101, 102, 103, 105, 108, 109, 110, 111, 150])
+def test_matches_tfmot_polynomial_decay(step):
+    import tensorflow_model_optimization as tfmot
+
+    ours_window = Window(100, 110, 2, 200)
+    theirs = tfmot.sparsity.keras.PolynomialDecay(0.2, 0.8, 100, 110, power=3, frequency=2)
+    should_update, sparsity = theirs(tf.constant(step, tf.int64))
+    assert float(sparsity) == pytest.approx(polynomial_decay(step, **STYLE), abs=1e-6)
+    assert bool(should_update) == schedules.is_update_step(step, ours_window)
+
+
+def test_constant_sparsity_matches_tfmot():
+    import tensorflow_model_optimization as tfmot
+
+    theirs = tfmot.sparsity.keras.ConstantSparsity(0.7, 10, 20, frequency=5)
+    window = Window(10, 20, 5, 30)
+    for step in range(0, 30):
+        update, sparsity = theirs(tf.constant(step, tf.int64))
+        assert bool(update) == schedules.is_update_step(step, window)
+        assert float(sparsity) == pytest.approx(schedules.constant_sparsity(step, 0, 0.7, 10, 20, 3))
+
+
+def test_sparsity_in_force_holds_last_update():
+    window = Window(100, 110, 2, 200)
+    args = (polynomial_decay, 0.2, 0.8, 3)
+    assert schedules.sparsity_in_force(99, window, *args) == 0.0
+    assert schedules.sparsity_in_force(100, window, *args) == pytest.approx(0.2)
+    assert schedules.sparsity_in_force(103, window, *args) == pytest.approx(0.4928)  # from 102
+    assert schedules.sparsity_in_force(150, window, *args) == pytest.approx(0.8)
+
+
+def test_step_zero_never_updates():
+    window = Window(0, 10, 5, 20)
+    assert not schedules.is_update_step(0, window)
+    assert schedules.last_update_step(4, window) is None
+    assert schedules.last_update_step(5, window) == 5
+    assert schedules.last_update_step(19, window) == 10
+
+
+def test_resolve_window_auto_lands_on_a_whole_number_of_frequencies():
+    config = ExperimentConfig(retrain_epochs=10, frequency=100, end_fraction=0.7)
+    window = schedules.resolve_window(config, steps_per_epoch=422)  # 4220 steps
+    assert window == Window(0, 2900, 100, 4220)
+
+
+def test_resolve_window_explicit_steps_kept():
+    config = ExperimentConfig(retrain_epochs=2, frequency=10, begin_step=20, end_step=60)
+    assert schedules.resolve_window(config, 50) == Window(20, 60, 10, 100)
+
+
+def test_resolve_window_rejects_end_past_the_retraining():
+    config = ExperimentConfig(retrain_epochs=1, frequency=10, begin_step=0, end_step=200)
+    with pytest.raises(ConfigError, match="end_step=200 is past the last retraining step 50"):
+        schedules.resolve_window(config, 50)
+
+
+def test_resolve_window_rejects_frequency_longer_than_window():
+    config = ExperimentConfig(retrain_epochs=1, frequency=100)
+    with pytest.raises(ConfigError, match="frequency=100"):
+        schedules.resolve_window(config, 10)
+
+
+def test_build_returns_the_named_tfmot_schedule():
+    import tensorflow_model_optimization as tfmot
+
+    config = ExperimentConfig(schedule="constant_sparsity", final_sparsity=0.8)
+    built = schedules.build(config, Window(0, 100, 10, 200))
+    assert isinstance(built, tfmot.sparsity.keras.ConstantSparsity)
+    assert built.target_sparsity == 0.8
