@@ -24,7 +24,7 @@ AUTO = "auto"  # how "derive this from the rest" is spelled on the command line
 # The fields that determine the dense pre-trained model (with the data's digest):
 # runs that agree on them share one pre-training.
 PRETRAIN_FIELDS = ("dataset", "val_fraction", "model", "alpha", "input_size", "bn_momentum",
-                   "augment", "pretrain_epochs", "pretrain_lr", "lr_schedule", "weight_decay",
+                   "augment", "shift_pixels", "pretrain_epochs", "pretrain_lr", "lr_schedule", "weight_decay",
                    "batch_size", "seed")
 
 
@@ -44,7 +44,10 @@ class ExperimentConfig:
     alpha: float = _f(1.0, "MobileNetV2 width multiplier")
     input_size: int = _f(0, "MobileNetV2: upscale inputs to this side length; 0 keeps the data's")
     bn_momentum: float = _f(0.9, "BatchNorm momentum of the models that have BatchNorm")
-    augment: bool = _f(False, "random crop (4-pixel padding) and horizontal flip during training")
+    augment: str = _f("none", "training-time augmentation: random shifts of up to shift_pixels "
+                              "(pad + random crop), and optionally horizontal flips",
+                      ("none", "shift", "shift_flip"))
+    shift_pixels: int = _f(4, "largest random shift of augment=shift/shift_flip")
     # dense pre-training
     pretrain_epochs: int = _f(10, "epochs of dense training before pruning")
     pretrain_lr: float = _f(1e-3, "Adam learning rate of dense training")
@@ -108,7 +111,7 @@ class ExperimentConfig:
                      "calibration_samples", "latency_runs"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 1")
-        for name in ("mask_log_every", "input_size", "seed", "weight_decay"):
+        for name in ("mask_log_every", "input_size", "seed", "weight_decay", "shift_pixels"):
             if getattr(self, name) < 0:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 0")
         for name in ("pretrain_lr", "retrain_lr", "power", "alpha"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import statistics
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,13 @@ def strip(pruned_model):
 
 
 def save_h5(model, path: Path) -> int:
-    """Save without optimizer state (what one ships); return the file's size."""
-    model.save(path, include_optimizer=False, save_format="h5")
+    """Save without optimizer state (what one ships); return the file's size.
+
+    HDF5, not the .keras zip: one plain file whose size is the weights' size.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")
+        model.save(path, include_optimizer=False, save_format="h5")
     return path.stat().st_size
 
 

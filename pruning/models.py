@@ -14,6 +14,8 @@ MODELS = Registry("model")
 
 
 def build(name: str, input_shape: tuple, num_classes: int, config) -> keras.Model:
+    """A freshly initialised model; the same config.seed gives the same initial weights."""
+    keras.utils.set_random_seed(config.seed)
     return MODELS.get(name)(tuple(input_shape), num_classes, config)
 
 

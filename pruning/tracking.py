@@ -27,6 +27,7 @@ from mlflow.tracking import MlflowClient
 
 from . import masks as mask_math
 from .errors import TrackingError
+from .export import save_h5
 from .train import Observer
 
 ROLE = "pruning.role"  # tag: "experiment", "pretrain", later "study" / "trial"
@@ -198,7 +199,7 @@ class PretrainRecorder(RunObserver):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "dense"
             folder.mkdir()
-            model.save(folder / "model.h5", include_optimizer=False, save_format="h5")
+            save_h5(model, folder / "model.h5")
             (folder / "history.json").write_text(json.dumps(history))
             self.client.log_artifacts(self.run_id, str(folder), "dense")
 

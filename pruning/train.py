@@ -49,19 +49,32 @@ def steps_per_epoch(n_samples: int, batch_size: int) -> int:
     return math.ceil(n_samples / batch_size)
 
 
-def _augment(x, y):
-    """Random crop after 4-pixel padding, random horizontal flip (CIFAR-style)."""
-    shape = tf.shape(x)
-    x = tf.image.pad_to_bounding_box(x, 4, 4, shape[0] + 8, shape[1] + 8)
-    x = tf.image.random_crop(x, shape)
+def _shift(pixels: int):
+    def shift(x, y):
+        """Zero-pad by `pixels` on each side, crop back at a random offset."""
+        shape = tf.shape(x)
+        x = tf.image.pad_to_bounding_box(x, pixels, pixels, shape[0] + 2 * pixels,
+                                         shape[1] + 2 * pixels)
+        return tf.image.random_crop(x, shape), y
+    return shift
+
+
+def _flip(x, y):
     return tf.image.random_flip_left_right(x), y
+
+
+AUGMENTATIONS = {  # config.augment -> per-sample steps, given config.shift_pixels
+    "none": lambda pixels: [],
+    "shift": lambda pixels: [_shift(pixels)],
+    "shift_flip": lambda pixels: [_shift(pixels), _flip],
+}
 
 
 def train_dataset(x, y, config) -> tf.data.Dataset:
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
         len(x), seed=config.seed, reshuffle_each_iteration=True)
-    if config.augment:
-        ds = ds.map(_augment, num_parallel_calls=tf.data.AUTOTUNE)
+    for step in AUGMENTATIONS[config.augment](config.shift_pixels):
+        ds = ds.map(step, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
 
 

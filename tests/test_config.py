@@ -8,7 +8,7 @@ from pruning.errors import ConfigError
 
 def test_flat_dict_round_trip_through_strings():
     config = ExperimentConfig(dataset="fashion_mnist", model="cnn", final_sparsity=0.8,
-                              begin_step=10, augment=True)
+                              begin_step=10, augment="shift_flip")
     as_logged = {k: str(v) for k, v in config.to_dict().items()}  # what MLflow stores
     assert ExperimentConfig.from_dict(as_logged) == config
 
