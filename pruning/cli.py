@@ -13,19 +13,21 @@ import signal
 import sys
 import time
 
-from .config import ExperimentConfig, read_file
+from .config import ExperimentConfig, TuneConfig, read_file
 from .errors import UserError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, cls) -> None:
-    group = parser.add_argument_group("experiment parameters (MLproject names with dashes)")
+def _add_config_flags(parser: argparse.ArgumentParser, cls, title: str) -> None:
+    group = parser.add_argument_group(title)
     for f in dataclasses.fields(cls):
         default = "auto" if f.default is None else f.default
         choices = f.metadata.get("choices")
         extra = {"nargs": "?", "const": "true"} if isinstance(f.default, bool) else {}
+        if f.name == "search":  # entries merge into the default space; NAME=off drops one
+            extra = {"action": "append"}
         group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=argparse.SUPPRESS,
                            metavar=(f.name.upper() if not choices else "{" + ",".join(choices) + "}"),
                            help=f"{f.metadata['help']} (default: {default})", **extra)
@@ -38,8 +40,6 @@ def _add_tracking_flags(parser: argparse.ArgumentParser) -> None:
                         "MLFLOW_EXPERIMENT_NAME/_ID or `mlflow run` selects, else Default)")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
                         "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
-    parser.add_argument("--no-tracking", action="store_true",
-                        help="run without MLflow (no cache, nothing logged)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,15 +52,37 @@ def build_parser() -> argparse.ArgumentParser:
         "pruning, strip, evaluate on the test set, export sizes and TFLite; one MLflow run.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _add_tracking_flags(run)
-    _add_config_flags(run, ExperimentConfig)
+    run.add_argument("--no-tracking", action="store_true",
+                     help="run without MLflow (no cache, nothing logged)")
+    _add_config_flags(run, ExperimentConfig, EXPERIMENT_FLAGS)
+    tune = sub.add_parser(
+        "tune", help="Optuna search over the retraining schedule; a parent MLflow run per "
+        "study, a child run per trial",
+        description="Search retraining epochs and schedule parameters with Optuna. The "
+        "experiment flags set the base every trial starts from; the search space overrides "
+        "them. Several processes with the same --study-name and --storage share the study.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_tracking_flags(tune)
+    _add_config_flags(tune, TuneConfig, "study parameters")
+    _add_config_flags(tune, ExperimentConfig, EXPERIMENT_FLAGS + "; the base of every trial")
     return parser
 
 
+EXPERIMENT_FLAGS = "experiment parameters (MLproject names with dashes)"
+
+
 def config_from_args(args: argparse.Namespace, cls=ExperimentConfig):
+    """Defaults, then --config (its [tune] table for the study), then the flags given."""
     values = read_file(args.config) if args.config else {}
-    values.update({f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
-                   if hasattr(args, f.name)})
-    return cls.from_dict(values)
+    values = values.pop("tune", {}) if cls is TuneConfig else \
+        {k: v for k, v in values.items() if k != "tune"}
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+             if hasattr(args, f.name)}
+    if cls is TuneConfig and "search" in given:
+        from .search_space import merge
+
+        given["search"] = merge(values.get("search", TuneConfig().search), given["search"])
+    return cls.from_dict({**values, **given})
 
 
 class Progress:
@@ -105,11 +127,31 @@ def _run(args) -> int:
     return 0
 
 
-COMMANDS = {"run": _run}
+def _tune(args) -> int:
+    from . import tune
+
+    base = config_from_args(args)
+    study = config_from_args(args, TuneConfig)
+    result = tune.run_study(base, study, experiment_name=args.experiment_name,
+                            tracking_uri=args.tracking_uri,
+                            print_line=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"study {result.study_name!r} ({result.storage}): {result.n_trials} trials; "
+          f"parent MLflow run {result.parent_run_id}")
+    if result.best_config is not None:
+        print(f"best validation accuracy {result.best_values[0][0]:.4f}, test accuracy "
+              f"{result.test_accuracy:.4f}; reproduce with the parent run's best_config.toml: "
+              "pruning run --config best_config.toml")
+    elif result.best_values:
+        print(f"Pareto front of {len(result.best_values)} trials: see pareto_front.md")
+    return 0
+
+
+COMMANDS = {"run": _run, "tune": _tune}
 
 
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends the run KILLED, like Ctrl-C

@@ -94,13 +94,7 @@ class ExperimentConfig:
         data.DATASETS.get(self.dataset)
         models.MODELS.get(self.model)
         schedules.SCHEDULES.get(self.schedule)
-        for f in dataclasses.fields(self):
-            value, choices = getattr(self, f.name), f.metadata.get("choices")
-            if choices and value not in choices:
-                raise ConfigError(f.name, f"{f.name}={value!r} is not allowed; choose one of: "
-                                  + ", ".join(choices))
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f.name, f"{f.name} must be a finite number, got {value}")
+        _check_fields(self)
         for name in ("initial_sparsity", "final_sparsity"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(name, f"{name}={getattr(self, name)} is outside [0, 1)")
@@ -145,14 +139,7 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "ExperimentConfig":
-        """Build from a dict whose values may be strings (MLflow params, CLI flags)."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(fields))
-        if unknown:
-            raise ConfigError(unknown[0], f"unknown parameter(s) {', '.join(unknown)}; "
-                              f"valid: {', '.join(fields)}")
-        hints = typing.get_type_hints(cls)
-        return cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
+        return _from_dict(cls, values)
 
     def replace(self, **changes) -> "ExperimentConfig":
         return dataclasses.replace(self, **changes)
@@ -172,6 +159,62 @@ class ExperimentConfig:
         return cls.from_dict(read_file(path))
 
 
+# Searched by default. begin/end are shares of the retraining, so every trial is valid
+# whatever its number of epochs; initial/final sparsity stay fixed unless added.
+DEFAULT_SEARCH = ("retrain_epochs=int:2:12; begin_fraction=float:0.0:0.3; "
+                  "end_fraction=float:0.4:0.9; power=float:1:5; frequency=int:25:400:log; "
+                  "retrain_lr=float:1e-5:2e-3:log")
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """How to search; what to search around is an ExperimentConfig (the base)."""
+    n_trials: int = _f(20, "trials this process runs (each worker runs its own)")
+    timeout: float = _f(0.0, "stop starting trials after this many seconds; 0: no limit")
+    study_name: str = _f("", "Optuna study name; the same name and storage resume it; "
+                             "empty: <model>-<dataset>-<objective>")
+    storage: str = _f("", "Optuna storage: sqlite:///f.db, postgresql://..., or a journal "
+                          "file path ending in .log; empty: optuna.db beside the MLflow store")
+    objective: str = _f("accuracy", "accuracy: maximise validation accuracy at the target "
+                                    "sparsity; pareto: accuracy against pareto_metric",
+                        ("accuracy", "pareto"))
+    pareto_metric: str = _f("sparsity", "second objective of objective=pareto: final sparsity "
+                                        "(searched) or gzipped model size",
+                            ("sparsity", "size"))
+    trial_pruner: str = _f("median", "Optuna pruner that stops unpromising trials early "
+                                     "(stops trials, not weights); none with objective=pareto",
+                           ("median", "hyperband", "none"))
+    sampler: str = _f("tpe", "Optuna sampler", ("tpe", "random"))
+    search: str = _f(DEFAULT_SEARCH, "search space: NAME=int|float:LOW:HIGH[:log] or "
+                                     "NAME=cat:A|B entries separated by ';'")
+    heartbeat_interval: int = _f(30, "seconds between a running trial's heartbeats (RDB "
+                                     "storages); a trial silent for grace_period is failed")
+    grace_period: int = _f(90, "seconds without heartbeat after which a trial counts as lost")
+    max_retry: int = _f(1, "times a lost (heartbeat-stale) trial is re-queued")
+
+    def __post_init__(self):
+        from . import search_space
+
+        _check_fields(self)
+        for name in ("n_trials", "heartbeat_interval", "grace_period"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 1")
+        for name in ("timeout", "max_retry"):
+            if getattr(self, name) < 0:
+                raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 0")
+        if self.objective == "pareto" and self.trial_pruner != "none":
+            raise ConfigError("trial_pruner", "trial_pruner must be none with objective=pareto "
+                              "(Optuna cannot stop multi-objective trials early)")
+        search_space.parse(self.search)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TuneConfig":
+        return _from_dict(cls, values)
+
+
 def read_file(path: str | Path) -> dict:
     path = Path(path)
     try:
@@ -185,6 +228,28 @@ def read_file(path: str | Path) -> dict:
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
         raise ConfigError("config", f"config: {path} is not valid "
                           f"{'TOML' if path.suffix == '.toml' else 'JSON'}: {e}") from None
+
+
+def _check_fields(config) -> None:
+    """Choices and finiteness, for every field that declares them."""
+    for f in dataclasses.fields(config):
+        value, choices = getattr(config, f.name), f.metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(f.name, f"{f.name}={value!r} is not allowed; choose one of: "
+                              + ", ".join(choices))
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f.name, f"{f.name} must be a finite number, got {value}")
+
+
+def _from_dict(cls, values: dict):
+    """Build a config from a dict whose values may be strings (MLflow params, CLI flags)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown parameter(s) {', '.join(unknown)}; "
+                          f"valid: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    return cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
 
 
 def _coerce(name: str, value, hint):

@@ -19,6 +19,17 @@ from . import __version__, data, export, models, plots, schedules, train
 from .config import PRETRAIN_FIELDS, ExperimentConfig
 
 
+@dataclass(frozen=True)
+class Outputs:
+    """What a run produces beyond training; tuning trials skip the costly parts."""
+    test_set: bool = True  # evaluate on the test set (tuning: only the best trial)
+    export: bool = True  # TFLite conversions, int8 accuracy, latencies
+    keep_model: object = True  # bool, or a function of the final metrics -> bool
+
+
+FULL = Outputs()
+
+
 @dataclass
 class Result:
     config: ExperimentConfig  # resolved: begin_step and end_step filled in
@@ -57,16 +68,25 @@ def prepare(config: ExperimentConfig):
 
 
 def run(config: ExperimentConfig, tracking: bool = True, observers=(),
-        experiment_name: str | None = None, tracking_uri: str | None = None) -> Result:
+        experiment_name: str | None = None, tracking_uri: str | None = None,
+        outputs: Outputs = FULL, parent_run_id: str | None = None,
+        tags: dict | None = None, finished_on: tuple = ()) -> Result:
+    """One experiment. `parent_run_id` nests its run (tuning trials); exceptions of the
+    types in `finished_on` still end the run FINISHED (a trial stopped early)."""
     resolved, splits, window = prepare(config)
     if not tracking:
-        return _execute(resolved, splits, window, _Offline(), list(observers))
+        return _execute(resolved, splits, window, _Offline(), list(observers), outputs)
     from . import tracking as mlt
 
-    mlt.check_store(experiment_name, tracking_uri)
-    tags = {"dataset": config.dataset, "model": config.model, "schedule": config.schedule}
-    with mlt.experiment_run(run_params(config, window), run_name(config), tags) as run_id:
-        return _execute(resolved, splits, window, _Tracked(run_id), list(observers))
+    if parent_run_id is None:
+        mlt.check_store(experiment_name, tracking_uri)
+    tags = {"dataset": config.dataset, "model": config.model, "schedule": config.schedule,
+            **(tags or {})}
+    with mlt.experiment_run(run_params(config, window), run_name(config), tags,
+                            parent_run_id=parent_run_id, finished_on=finished_on) as run_id:
+        for observer in observers:
+            getattr(observer, "run_started", lambda run_id: None)(run_id)
+        return _execute(resolved, splits, window, _Tracked(run_id), list(observers), outputs)
 
 
 def run_params(config: ExperimentConfig, window: schedules.Window) -> dict:
@@ -76,7 +96,15 @@ def run_params(config: ExperimentConfig, window: schedules.Window) -> dict:
             "resolved_end_step": window.end_step, "total_steps": window.total_steps}
 
 
-def _execute(config, splits, window, recorder, observers) -> Result:
+def ensure_pretrained(config: ExperimentConfig, parent_run_id: str) -> str:
+    """The dense model of `config` in the store (trained now, under `parent_run_id`, if
+    missing): a study pre-trains once and every trial starts from the same weights."""
+    splits = data.load(config.dataset, config.data_dir, config.val_fraction, config.seed)
+    recorder = _PretrainOnly(parent_run_id)
+    return _dense_model(config, splits, pretrain_key(config, splits.digest), recorder, [])[3]
+
+
+def _execute(config, splits, window, recorder, observers, outputs: Outputs) -> Result:
     recorder.start(config, splits)
     key = pretrain_key(config, splits.digest)
     dense, dense_history, dense_metrics, pretrain_run_id = _dense_model(
@@ -85,11 +113,16 @@ def _execute(config, splits, window, recorder, observers) -> Result:
                                             [*recorder.observers, *observers],
                                             step_offset=len(dense_history))
     stripped = export.strip(pruned)
-    metrics = {**dense_metrics, **_final_metrics(stripped, splits, config)}
+    metrics = {**dense_metrics, **_final_metrics(stripped, splits, config, outputs.test_set)}
     with tempfile.TemporaryDirectory() as tmp:
-        metrics.update(_sizes_and_speed(dense, stripped, splits, config, Path(tmp), recorder))
+        metrics.update(_sizes(dense, stripped, Path(tmp)))
+        if outputs.export:
+            metrics.update(_tflite(dense, stripped, splits, config, Path(tmp), recorder))
+            metrics["size_reduction"] = (metrics["dense_model_bytes"]
+                                         / metrics["tflite_int8_bytes_gzip"])
     history = dense_history + retrain_history
-    recorder.finish(config, metrics, history, window, stripped, splits)
+    keep = outputs.keep_model(metrics) if callable(outputs.keep_model) else outputs.keep_model
+    recorder.finish(config, metrics, history, window, stripped if keep else None, splits)
     return Result(config, metrics, history, window, recorder.run_id, pretrain_run_id, stripped)
 
 
@@ -112,22 +145,30 @@ def _dense_model(config, splits, key, recorder, observers):
     return model, history, dense_metrics, pre.run_id
 
 
-def _final_metrics(stripped, splits, config) -> dict[str, float]:
-    test = train.evaluate(stripped, splits.x_test, splits.y_test, config.batch_size)
+def _final_metrics(stripped, splits, config, test_set: bool) -> dict[str, float]:
     val = train.evaluate(stripped, splits.x_val, splits.y_val, config.batch_size)
     kernels = train.prunable_kernels(stripped, config.prune_output)
     weights = stripped.get_weights()
-    return {"test_accuracy": test["accuracy"], "test_loss": test["loss"],
-            "final_val_accuracy": val["accuracy"], "final_val_loss": val["loss"],
-            **train.sparsity_metrics(kernels),
-            "nonzero_params": float(sum(np.count_nonzero(w) for w in weights)),
-            "total_params": float(sum(w.size for w in weights))}
+    metrics = {"final_val_accuracy": val["accuracy"], "final_val_loss": val["loss"],
+               **train.sparsity_metrics(kernels),
+               "nonzero_params": float(sum(np.count_nonzero(w) for w in weights)),
+               "total_params": float(sum(w.size for w in weights))}
+    if test_set:
+        test = train.evaluate(stripped, splits.x_test, splits.y_test, config.batch_size)
+        metrics.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
+    return metrics
 
 
-def _sizes_and_speed(dense, stripped, splits, config, folder: Path, recorder) -> dict[str, float]:
-    """File sizes, int8 accuracy and batch-1 latency: what the pruning buys when shipped."""
+def _sizes(dense, stripped, folder: Path) -> dict[str, float]:
+    """Model files as saved (HDF5, no optimizer) and gzipped: pruned zeros compress."""
     _, dense_bytes, dense_gzip = export.file_sizes(dense, folder, "dense")
     _, pruned_bytes, pruned_gzip = export.file_sizes(stripped, folder, "pruned")
+    return {"dense_model_bytes": float(dense_bytes), "dense_model_bytes_gzip": float(dense_gzip),
+            "model_bytes": float(pruned_bytes), "model_bytes_gzip": float(pruned_gzip)}
+
+
+def _tflite(dense, stripped, splits, config, folder: Path, recorder) -> dict[str, float]:
+    """TFLite sizes, int8 accuracy and batch-1 latency: what the pruning buys when shipped."""
     calibration = splits.x_train[: config.calibration_samples]
     dense_tflite = export.to_tflite(dense)
     tflite = export.to_tflite(stripped)
@@ -140,8 +181,6 @@ def _sizes_and_speed(dense, stripped, splits, config, folder: Path, recorder) ->
     latency = lambda m: export.latency_us(m, sample, config.latency_runs,  # noqa: E731
                                           max(1, config.latency_runs // 10))
     metrics = {
-        "dense_model_bytes": dense_bytes, "dense_model_bytes_gzip": dense_gzip,
-        "model_bytes": pruned_bytes, "model_bytes_gzip": pruned_gzip,
         "tflite_bytes": len(tflite), "tflite_bytes_gzip": export.gzip_size(tflite),
         "tflite_int8_bytes": len(tflite_int8),
         "tflite_int8_bytes_gzip": export.gzip_size(tflite_int8),
@@ -150,7 +189,6 @@ def _sizes_and_speed(dense, stripped, splits, config, folder: Path, recorder) ->
         "dense_latency_us": latency(dense_tflite), "latency_us": latency(tflite),
         "int8_latency_us": latency(tflite_int8),
     }
-    metrics["size_reduction"] = dense_bytes / metrics["tflite_int8_bytes_gzip"]
     return {k: float(v) for k, v in metrics.items()}
 
 
@@ -177,20 +215,27 @@ def figures(config, history, window, final_metrics) -> dict[str, object]:
 
 def summary(config, metrics) -> str:
     """A few lines that answer "what did this cost": the run's description in the UI."""
-    return (f"**{run_name(config)}**: {config.model} on {config.dataset}, "
-            f"{config.schedule} {config.initial_sparsity:.0%} -> {config.final_sparsity:.0%} "
-            f"over steps {config.begin_step}-{config.end_step}.\n\n"
-            f"- test accuracy {metrics['test_accuracy']:.4f} (dense "
-            f"{metrics['dense_test_accuracy']:.4f}, int8 TFLite "
-            f"{metrics['tflite_int8_test_accuracy']:.4f})\n"
-            f"- sparsity {metrics['sparsity']:.4f} of prunable weights; "
-            f"{metrics['nonzero_params']:.0f} of {metrics['total_params']:.0f} params non-zero\n"
-            f"- size: dense file {metrics['dense_model_bytes'] / 1024:.0f} KB -> gzipped int8 "
-            f"TFLite {metrics['tflite_int8_bytes_gzip'] / 1024:.0f} KB "
-            f"({metrics['size_reduction']:.1f}x)\n"
-            f"- batch-1 latency: dense {metrics['dense_latency_us']:.0f} us, pruned "
-            f"{metrics['latency_us']:.0f} us (unstructured zeros do not speed up dense "
-            "kernels), int8 {metrics['int8_latency_us']:.0f} us\n")
+    m = metrics
+    lines = [f"**{run_name(config)}**: {config.model} on {config.dataset}, {config.schedule} "
+             f"{config.initial_sparsity:.0%} -> {config.final_sparsity:.0%} over retraining "
+             f"steps {config.begin_step}-{config.end_step}.", ""]
+    if "test_accuracy" in m:
+        lines.append(f"- test accuracy {m['test_accuracy']:.4f} (dense "
+                     f"{m.get('dense_test_accuracy', float('nan')):.4f}"
+                     + (f", int8 TFLite {m['tflite_int8_test_accuracy']:.4f})"
+                        if "tflite_int8_test_accuracy" in m else ")"))
+    lines.append(f"- validation accuracy {m['final_val_accuracy']:.4f}; sparsity "
+                 f"{m['sparsity']:.4f} of prunable weights; {m['nonzero_params']:.0f} of "
+                 f"{m['total_params']:.0f} params non-zero")
+    lines.append(f"- dense file {m['dense_model_bytes'] / 1024:.0f} KB; pruned file gzipped "
+                 f"{m['model_bytes_gzip'] / 1024:.0f} KB")
+    if "tflite_int8_bytes_gzip" in m:
+        lines.append(f"- gzipped int8 TFLite {m['tflite_int8_bytes_gzip'] / 1024:.0f} KB "
+                     f"({m['size_reduction']:.1f}x smaller than the dense file)")
+        lines.append(f"- batch-1 latency: dense {m['dense_latency_us']:.0f} us, pruned "
+                     f"{m['latency_us']:.0f} us (unstructured zeros do not speed up dense "
+                     f"kernels), int8 {m['int8_latency_us']:.0f} us")
+    return "\n".join(lines) + "\n"
 
 
 class _Offline:
@@ -252,4 +297,13 @@ class _Tracked:
         figs = figures(config, history, window, metrics)
         self.mlt.log_figures(self.run_id, figs)
         plots.close(figs.values())
-        self.mlt.log_keras_model(stripped, splits.x_test[:5])
+        if stripped is not None:
+            self.mlt.log_keras_model(stripped, splits.x_val[:5])
+
+
+class _PretrainOnly(_Tracked):
+    """Pre-training for a study: its own run under the study's; the parent gets no epochs."""
+    observers = ()
+
+    def copy_history(self, history): pass
+    def tag(self, **tags): pass

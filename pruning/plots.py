@@ -1,6 +1,8 @@
 """Figures: data in, matplotlib figure out. Nothing here trains, saves or logs."""
 from __future__ import annotations
 
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")  # headless: figures are logged, never shown
@@ -56,6 +58,33 @@ def layer_sparsity(per_layer: dict[str, float], title: str):
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def study_figures(study, pareto: bool, objective_names: tuple[str, str]) -> dict[str, object]:
+    """Optuna's own plots of a study (matplotlib backend), by name."""
+    import optuna
+    from optuna.visualization import matplotlib as ovm
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        return {}
+    target = (lambda t: t.values[0]) if pareto else None
+    target_name = objective_names[0]
+    figures = {}
+    if pareto:
+        figures["pareto_front"] = ovm.plot_pareto_front(study,
+                                                        target_names=list(objective_names))
+    else:
+        figures["optimization_history"] = ovm.plot_optimization_history(study)
+        figures["intermediate_values"] = ovm.plot_intermediate_values(study)
+    figures["parallel_coordinate"] = ovm.plot_parallel_coordinate(study, target=target,
+                                                                  target_name=target_name)
+    if len(complete) >= 2 and len({tuple(sorted(t.params.items())) for t in complete}) >= 2:
+        figures["param_importances"] = ovm.plot_param_importances(study, target=target,
+                                                                  target_name=target_name)
+    return {name: (ax.figure if hasattr(ax, "figure") else ax.flat[0].figure)
+            for name, ax in figures.items()}
 
 
 def close(figures) -> None:

@@ -126,14 +126,17 @@ def _closing(client: MlflowClient, run_id: str):
 
 
 @contextlib.contextmanager
-def experiment_run(params: dict, run_name: str, tags: dict[str, str], nested: bool = False):
+def experiment_run(params: dict, run_name: str, tags: dict[str, str],
+                   parent_run_id: str | None = None, finished_on: tuple = ()):
     """The active MLflow run of one experiment; yields its id.
 
     Under `mlflow run`, MLFLOW_RUN_ID names a run that already exists; it is
-    resumed, not duplicated.
+    resumed, not duplicated. With `parent_run_id` the run is nested under it.
+    Exceptions of a type in `finished_on` end the run FINISHED (and propagate).
     """
-    resumed = bool(os.environ.get("MLFLOW_RUN_ID"))
-    run = mlflow.start_run(run_name=None if resumed else run_name, nested=nested,
+    resumed = bool(os.environ.get("MLFLOW_RUN_ID")) and parent_run_id is None
+    run = mlflow.start_run(run_name=None if resumed else run_name,
+                           nested=parent_run_id is not None, parent_run_id=parent_run_id,
                            tags={ROLE: "experiment", **tags})
     run_id, client, status = run.info.run_id, MlflowClient(), "FINISHED"
     try:
@@ -141,6 +144,8 @@ def experiment_run(params: dict, run_name: str, tags: dict[str, str], nested: bo
             client.set_tag(run_id, "mlflow.runName", run_name)
         _log_params(client, run_id, params)
         yield run_id
+    except finished_on:
+        raise
     except BaseException as e:
         status = _record_error(client, run_id, e)
         raise
@@ -257,3 +262,71 @@ def log_keras_model(model, example: np.ndarray, name: str = "model") -> str:
         model, name=name, signature=infer_signature(example, predictions),
         input_example=example[:2], pip_requirements=requirements)
     return info.model_uri
+
+
+# -- tuning: one parent run per study, trials as nested runs -------------------------------
+
+def default_optuna_storage() -> str:
+    """optuna.db beside the MLflow store when that is a sqlite file, else in the cwd."""
+    uri = mlflow.get_tracking_uri()
+    if uri.startswith("sqlite:///"):
+        return f"sqlite:///{Path(uri[len('sqlite:///'):]).parent / 'optuna.db'}"
+    return f"sqlite:///{Path.cwd() / 'optuna.db'}"
+
+
+def study_run(study_key: str, run_name: str, params: dict, tags: dict[str, str]) -> str:
+    """The one parent run of a study, shared by every worker and every resume.
+
+    Two workers starting together may both create one; both then keep the oldest and
+    the other is deleted, so every trial ends up under the same parent.
+    """
+    client = MlflowClient()
+    experiment_id = mlflow.tracking.fluent._get_experiment_id()
+    query = f"tags.study_key = '{study_key}' and tags.`{ROLE}` = 'study'"
+
+    def existing():
+        return client.search_runs([experiment_id], query,
+                                  order_by=["attributes.start_time ASC"], max_results=10)
+
+    runs = existing()
+    if runs:
+        run_id = runs[0].info.run_id
+        client.update_run(run_id, status="RUNNING")
+        return run_id
+    run = client.create_run(experiment_id, run_name=run_name,
+                            tags={ROLE: "study", "study_key": study_key, **tags})
+    oldest = existing()[0].info.run_id
+    if oldest != run.info.run_id:
+        client.delete_run(run.info.run_id)
+        return oldest
+    _log_params(client, run.info.run_id, params)
+    return run.info.run_id
+
+
+@contextlib.contextmanager
+def study_status(run_id: str):
+    """This worker's part of the study: the parent ends FINISHED, FAILED or KILLED."""
+    with _closing(MlflowClient(), run_id):
+        yield
+
+
+def set_tags(run_id: str, tags: dict) -> None:
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_tag(run_id, key, str(value))
+
+
+def mark_lost(run_id: str, why: str) -> None:
+    """End a run whose process died (e.g. a killed tuning worker)."""
+    client = MlflowClient()
+    if client.get_run(run_id).info.status == "RUNNING":
+        client.set_tag(run_id, "error", why)
+        client.set_terminated(run_id, "FAILED")
+
+
+def load_pyfunc(run_id: str, name: str = "model"):
+    return mlflow.pyfunc.load_model(f"runs:/{run_id}/{name}")
+
+
+def run_tags(run_id: str) -> dict[str, str]:
+    return dict(MlflowClient().get_run(run_id).data.tags)

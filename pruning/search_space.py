@@ -1,0 +1,93 @@
+"""The Optuna search space as data: a string that round-trips through MLflow params.
+
+    "retrain_epochs=int:2:12; power=float:1:5; frequency=int:25:400:log; schedule=cat:a|b"
+
+Every name is an ExperimentConfig field; `suggest` is the one place that calls
+`trial.suggest_*`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from .config import PRETRAIN_FIELDS, ExperimentConfig
+from .errors import ConfigError
+
+PARETO_SPARSITY = "float:0.5:0.98"  # final_sparsity's range when the Pareto mode adds it
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    kind: str  # "int", "float" or "cat"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple = ()
+
+    def __str__(self):
+        if self.kind == "cat":
+            return f"{self.name}=cat:{'|'.join(map(str, self.choices))}"
+        fmt = (lambda v: str(int(v))) if self.kind == "int" else repr
+        return f"{self.name}={self.kind}:{fmt(self.low)}:{fmt(self.high)}" + \
+            (":log" if self.log else "")
+
+
+def _parse_one(entry: str) -> Dimension:
+    fields = {f.name for f in dataclasses.fields(ExperimentConfig)}
+    name, _, spec = (s.strip() for s in entry.partition("="))
+    if name not in fields:
+        raise ConfigError("search", f"search: {name!r} is not an experiment parameter; "
+                          f"choose from: {', '.join(sorted(fields))}")
+    if name in PRETRAIN_FIELDS:
+        raise ConfigError("search", f"search: {name!r} changes the dense pre-training, which "
+                          "is shared by all trials; fix it in the base config instead")
+    kind, *args = spec.split(":")
+    try:
+        if kind == "cat":
+            return Dimension(name, "cat", choices=tuple(args[0].split("|")))
+        if kind in ("int", "float") and len(args) in (2, 3) and args[2:] in ([], ["log"]):
+            cast = int if kind == "int" else float
+            low, high = cast(args[0]), cast(args[1])
+            if low >= high or (len(args) == 3 and low <= 0):
+                raise ValueError
+            return Dimension(name, kind, low, high, log=len(args) == 3)
+    except (ValueError, IndexError):
+        pass
+    raise ConfigError("search", f"search: cannot read {entry.strip()!r}; write NAME=int:LOW:HIGH"
+                      "[:log], NAME=float:LOW:HIGH[:log] (LOW < HIGH, LOW > 0 with log) or "
+                      "NAME=cat:A|B|C")
+
+
+def parse(text: str) -> dict[str, Dimension]:
+    dims = [_parse_one(e) for e in text.split(";") if e.strip()]
+    return {d.name: d for d in dims}
+
+
+def merge(base: str, overrides: list[str]) -> str:
+    """`base` with entries replaced or added; an entry NAME=off removes NAME."""
+    dims = parse(base)
+    for entry in overrides:
+        name, _, spec = (s.strip() for s in entry.partition("="))
+        if spec == "off":
+            dims.pop(name, None)
+        else:
+            dims.update(parse(entry))
+    return format_space(dims)
+
+
+def format_space(dims: dict[str, Dimension]) -> str:
+    return "; ".join(str(d) for d in dims.values())
+
+
+def suggest(trial, dims: dict[str, Dimension]) -> dict:
+    """All of Optuna's suggest calls: one value per dimension."""
+    values = {}
+    for d in dims.values():
+        if d.kind == "cat":
+            values[d.name] = trial.suggest_categorical(d.name, list(d.choices))
+        elif d.kind == "int":
+            values[d.name] = trial.suggest_int(d.name, int(d.low), int(d.high), log=d.log)
+        else:
+            values[d.name] = trial.suggest_float(d.name, d.low, d.high, log=d.log)
+    return values

@@ -1,0 +1,299 @@
+"""Optuna over the pruning schedule: suggest -> config -> experiment -> number.
+
+One MLflow parent run per study, one nested child run per trial (logged here,
+not by Optuna's deprecated MLflowCallback). The dense model is pre-trained
+once per study and every trial starts from it. "Trial pruner" always means
+Optuna stopping an unpromising *trial*; weight pruning is the experiment.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+
+from . import data, experiment, plots, search_space, train
+from .config import ExperimentConfig, TuneConfig
+from .errors import ConfigError, UserError
+from .registry import Registry
+
+# A trial's Outputs: no test set, no TFLite; the model only while it is the best so far.
+TRIAL_OUTPUTS = dict(test_set=False, export=False)
+
+SAMPLERS = Registry("sampler")
+SAMPLERS.register("tpe")(lambda seed: optuna.samplers.TPESampler(seed=seed))
+SAMPLERS.register("random")(lambda seed: optuna.samplers.RandomSampler(seed=seed))
+
+TRIAL_PRUNERS = Registry("trial_pruner")  # stop unpromising trials early (not weights)
+TRIAL_PRUNERS.register("median")(
+    lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
+TRIAL_PRUNERS.register("hyperband")(
+    lambda: optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3))
+TRIAL_PRUNERS.register("none")(lambda: optuna.pruners.NopPruner())
+
+# objective -> pareto_metric -> (metric of the run, direction); accuracy always comes first
+SECOND_OBJECTIVE = {"sparsity": ("sparsity", "maximize"),
+                    "size": ("model_bytes_gzip", "minimize")}
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    study_name: str
+    storage: str
+    parent_run_id: str
+    n_trials: int
+    best_values: list  # one list of values per best (single) or Pareto trial
+    best_config: ExperimentConfig | None
+    test_accuracy: float | None
+
+
+def resolve(base: ExperimentConfig, tune: TuneConfig) -> tuple[TuneConfig, dict]:
+    """Fill the study name and the search space the objective implies."""
+    name = tune.study_name or f"{base.model}-{base.dataset}-{tune.objective}"
+    dims = search_space.parse(tune.search)
+    if tune.objective == "pareto" and tune.pareto_metric == "sparsity" \
+            and "final_sparsity" not in dims:
+        # Accuracy against sparsity only makes a front if sparsity varies.
+        dims.update(search_space.parse(f"final_sparsity={search_space.PARETO_SPARSITY}"))
+    return tune.__class__(**{**tune.to_dict(), "study_name": name,
+                             "search": search_space.format_space(dims)}), dims
+
+
+def trial_config(base: ExperimentConfig, values: dict) -> ExperimentConfig:
+    return ExperimentConfig.from_dict({**base.to_dict(), **values})
+
+
+class TrialReporter(train.Observer):
+    """Reports validation accuracy each retraining epoch; raises TrialPruned when told."""
+
+    def __init__(self, trial: optuna.Trial, pretrain_epochs: int, stop_early: bool):
+        self.trial, self.pretrain_epochs, self.stop_early = trial, pretrain_epochs, stop_early
+        self.epochs = 0
+        self.run_id = None
+
+    def run_started(self, run_id):
+        self.run_id = run_id
+        self.trial.set_user_attr("mlflow_run_id", run_id)
+
+    def epoch_end(self, step, metrics):
+        if step < self.pretrain_epochs:
+            return
+        self.epochs += 1
+        self.trial.set_user_attr("retrain_epochs_run", self.epochs)
+        if self.stop_early:
+            self.trial.report(metrics["val_accuracy"], self.epochs - 1)
+            if self.trial.should_prune():
+                raise optuna.TrialPruned(f"stopped after {self.epochs} retraining epochs")
+
+
+def _is_best_so_far(study: optuna.Study, value: float) -> bool:
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return not done or value > max(t.value for t in done)
+
+
+def _on_front(study: optuna.Study, values: list[float], directions) -> bool:
+    """Not dominated by any completed trial."""
+    sign = [1 if d == "maximize" else -1 for d in directions]
+    mine = [s * v for s, v in zip(sign, values)]
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        theirs = [s * v for s, v in zip(sign, t.values)]
+        if all(a >= b for a, b in zip(theirs, mine)) and theirs != mine:
+            return False
+    return True
+
+
+def make_objective(study, base, tune, dims, parent_run_id, mlt):
+    pareto = tune.objective == "pareto"
+    metric2, direction2 = SECOND_OBJECTIVE[tune.pareto_metric]
+    directions = ["maximize", direction2]
+
+    def values_of(metrics):
+        accuracy = metrics["final_val_accuracy"]
+        return [accuracy, metrics[metric2]] if pareto else accuracy
+
+    def keep_model(metrics):
+        values = values_of(metrics)
+        return _on_front(study, values, directions) if pareto else _is_best_so_far(study, values)
+
+    def objective(trial: optuna.Trial):
+        config = trial_config(base, search_space.suggest(trial, dims))
+        reporter = TrialReporter(trial, base.pretrain_epochs, tune.trial_pruner != "none")
+        outputs = experiment.Outputs(keep_model=keep_model, **TRIAL_OUTPUTS)
+        state = "failed"
+        try:
+            result = experiment.run(config, observers=[reporter], outputs=outputs,
+                                    parent_run_id=parent_run_id,
+                                    tags={"trial_number": trial.number,
+                                          "study_name": tune.study_name},
+                                    finished_on=(optuna.TrialPruned,))
+            state = "complete"
+        except optuna.TrialPruned:
+            state = "pruned"
+            raise
+        finally:
+            if reporter.run_id:
+                mlt.set_tags(reporter.run_id, {"trial_state": state})
+        trial.set_user_attr("config", result.config.to_json())
+        values = values_of(result.metrics)
+        if any(not math.isfinite(v) for v in np.atleast_1d(values)):
+            raise train.TrainingDiverged(f"trial {trial.number}: objective is {values}")
+        return values
+
+    return objective
+
+
+def _storage(url: str, tune: TuneConfig, mlt):
+    """RDB storages get heartbeats: a killed worker's trial is failed and re-queued."""
+    if url.endswith(".log") and "://" not in url:
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(url))
+    if not url.split("://")[0].split("+")[0] in ("sqlite", "postgresql", "mysql"):
+        raise ConfigError("storage", f"storage={url!r} is not supported; use sqlite:///FILE, "
+                          "postgresql://..., mysql://... or a journal file path ending in .log")
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=tune.max_retry)
+
+    def lost(study, trial):
+        # The dead worker could not close its MLflow run: close it for it.
+        if "mlflow_run_id" in trial.user_attrs:
+            mlt.mark_lost(trial.user_attrs["mlflow_run_id"],
+                          f"worker lost: no heartbeat for {tune.grace_period} s")
+        retry(study, trial)
+
+    try:
+        return optuna.storages.RDBStorage(url, heartbeat_interval=tune.heartbeat_interval,
+                                          grace_period=tune.grace_period,
+                                          heartbeat_stale_trial_callback=lost)
+    except Exception as e:  # SQLAlchemy's errors for a bad URL or an unreachable server
+        raise ConfigError("storage", f"storage={url!r} is unusable: {e}") from None
+
+
+def _progress(start: float, print_line):
+    def callback(study, trial):
+        value = trial.values if trial.values is None or len(trial.values) > 1 else trial.value
+        print_line(f"trial {trial.number} {trial.state.name.lower()} value {value} "
+                   f"params {json.dumps(trial.params, default=str)} "
+                   f"({time.time() - start:.0f} s)")
+    return callback
+
+
+def run_study(base: ExperimentConfig, tune: TuneConfig, experiment_name: str | None = None,
+              tracking_uri: str | None = None, print_line=print) -> StudyResult:
+    from . import tracking as mlt
+
+    tune, dims = resolve(base, tune)
+    data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)  # fail early
+    mlt.check_store(experiment_name, tracking_uri)
+    url = tune.storage or mlt.default_optuna_storage()
+    storage = _storage(url, tune, mlt)
+    pareto = tune.objective == "pareto"
+    directions = ["maximize", SECOND_OBJECTIVE[tune.pareto_metric][1]] if pareto \
+        else ["maximize"]
+    with optuna_quiet():
+        study = optuna.create_study(study_name=tune.study_name, storage=storage,
+                                    directions=directions, load_if_exists=True,
+                                    sampler=SAMPLERS.get(tune.sampler)(
+                                        base.seed + len(_all_trials(storage, tune))),
+                                    pruner=TRIAL_PRUNERS.get(tune.trial_pruner)())
+    key = hashlib.sha256(f"{url}|{tune.study_name}".encode()).hexdigest()[:16]
+    params = {**tune.to_dict(), "storage": url,
+              **{f"base.{k}": v for k, v in base.to_dict().items()}}
+    parent = mlt.study_run(key, f"study-{tune.study_name}", params,
+                           {"study_name": tune.study_name, "dataset": base.dataset,
+                            "model": base.model, "objective": tune.objective})
+    with mlt.study_status(parent):
+        experiment.ensure_pretrained(base, parent)
+        objective = make_objective(study, base, tune, dims, parent, mlt)
+        with optuna_quiet():
+            study.optimize(objective, n_trials=tune.n_trials, timeout=tune.timeout or None,
+                           catch=(UserError, train.TrainingDiverged),
+                           callbacks=[_progress(time.time(), print_line)])
+        return summarize(study, base, tune, parent, url, mlt)
+
+
+def _all_trials(storage, tune):
+    try:
+        return optuna.load_study(study_name=tune.study_name, storage=storage).trials
+    except KeyError:  # a new study
+        return []
+
+
+class optuna_quiet:
+    """Optuna logs every trial at INFO; the progress callback says it in one line."""
+
+    def __enter__(self):
+        self.level = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def __exit__(self, *exc):
+        optuna.logging.set_verbosity(self.level)
+
+
+def summarize(study, base, tune, parent, url, mlt) -> StudyResult:
+    """Best (or Pareto) trials, their config, test accuracy of the best, plots: on the parent."""
+    State = optuna.trial.TrialState
+    trials = study.get_trials(deepcopy=False)
+    counts = {s: sum(t.state == s for t in trials) for s in State}
+    metrics = {"n_trials": len(trials), "n_complete": counts[State.COMPLETE],
+               "n_pruned": counts[State.PRUNED], "n_failed": counts[State.FAIL],
+               "total_retrain_epochs": sum(t.user_attrs.get("retrain_epochs_run", 0)
+                                           for t in trials)}
+    tags, best_config, test_accuracy, best_values = {}, None, None, []
+    complete = [t for t in trials if t.state == State.COMPLETE and "config" in t.user_attrs]
+    if complete and tune.objective == "accuracy":
+        best = study.best_trial
+        best_values = [[best.value]]
+        best_config = ExperimentConfig.from_dict(json.loads(best.user_attrs["config"]))
+        metrics["best_value"] = best.value
+        tags.update({"best_trial": best.number, "best_run_id": best.user_attrs["mlflow_run_id"],
+                     **{f"best.{k}": v for k, v in best.params.items()}})
+        test_accuracy = _best_test_accuracy(best, base, parent, mlt)
+        metrics["best_test_accuracy"] = test_accuracy
+        mlt.log_text(parent, best_config.to_toml(), "best_config.toml")
+        mlt.log_text(parent, json.dumps({"value": best.value, "params": best.params,
+                                         "run_id": best.user_attrs["mlflow_run_id"]},
+                                        indent=2), "best_params.json")
+    elif complete:
+        front = study.best_trials
+        best_values = [t.values for t in front]
+        mlt.log_text(parent, pareto_table(front, tune), "pareto_front.md")
+        for t in front:
+            mlt.log_text(parent, ExperimentConfig.from_dict(
+                json.loads(t.user_attrs["config"])).to_toml(), f"pareto/trial_{t.number}.toml")
+        tags["pareto_trials"] = ",".join(str(t.number) for t in front)
+    mlt.log_results(parent, metrics, tags, step=len(trials))
+    figures = plots.study_figures(study, tune.objective == "pareto",
+                                  ("validation accuracy", SECOND_OBJECTIVE[tune.pareto_metric][0]))
+    mlt.log_figures(parent, {f"plots/{name}.png": fig for name, fig in figures.items()})
+    plots.close(figures.values())
+    return StudyResult(tune.study_name, url, parent, len(trials), best_values, best_config,
+                       test_accuracy)
+
+
+def _best_test_accuracy(best, base, parent, mlt) -> float:
+    """The test set, once, for the best trial only (again only if the best changed)."""
+    run_id = best.user_attrs["mlflow_run_id"]
+    tags = mlt.run_tags(parent)
+    if tags.get("best_test_run_id") == run_id:
+        return float(tags["best_test_accuracy"])
+    splits = data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)
+    probabilities = np.asarray(mlt.load_pyfunc(run_id).predict(splits.x_test))
+    accuracy = float(np.mean(probabilities.argmax(-1) == splits.y_test))
+    mlt.set_tags(parent, {"best_test_run_id": run_id, "best_test_accuracy": accuracy})
+    return accuracy
+
+
+def pareto_table(front, tune) -> str:
+    second = SECOND_OBJECTIVE[tune.pareto_metric][0]
+    names = sorted({k for t in front for k in t.params})
+    rows = [f"| trial | val accuracy | {second} | " + " | ".join(names) + " | run |",
+            "|" + "---|" * (len(names) + 4)]
+    for t in sorted(front, key=lambda t: t.values[1]):
+        rows.append(f"| {t.number} | {t.values[0]:.4f} | {t.values[1]:.4g} | "
+                    + " | ".join(f"{t.params.get(n, '')}" for n in names)
+                    + f" | {t.user_attrs.get('mlflow_run_id', '')} |")
+    return "\n".join(rows) + "\n"
