@@ -128,21 +128,27 @@ def _execute(config, splits, window, recorder, observers, outputs: Outputs) -> R
 
 def _dense_model(config, splits, key, recorder, observers):
     """The pre-trained dense model: from the store's cache, or trained and cached now."""
-    cached = recorder.find_pretrained(key)
-    if cached is not None:
-        recorder.copy_history(cached.history)
-        recorder.tag(pretrain_key=key, pretrain_run_id=cached.run_id, pretrain_cached="true")
-        dense_metrics = {k: v for k, v in cached.metrics.items() if k.startswith("dense_")}
-        return cached.model, cached.history, dense_metrics, cached.run_id
-    model = models.build(config.model, splits.input_shape, splits.num_classes, config)
-    params = {name: getattr(config, name) for name in PRETRAIN_FIELDS}
-    with recorder.pretrain_run(key, params, f"pretrain-{config.model}-{config.dataset}") as pre:
-        history = train.pretrain(model, splits, config, [pre, *recorder.observers, *observers])
-        test = train.evaluate(model, splits.x_test, splits.y_test, config.batch_size)
-        dense_metrics = {"dense_test_accuracy": test["accuracy"], "dense_test_loss": test["loss"]}
-        pre.save(model, history, dense_metrics)
-    recorder.tag(pretrain_key=key, pretrain_run_id=pre.run_id, pretrain_cached="false")
-    return model, history, dense_metrics, pre.run_id
+    name = f"pretrain-{config.model}-{config.dataset}"
+    params = {field: getattr(config, field) for field in PRETRAIN_FIELDS}
+    while True:
+        cached = recorder.find_pretrained(key)  # waits while another process trains it
+        if cached is not None:
+            recorder.copy_history(cached.history)
+            recorder.tag(pretrain_key=key, pretrain_run_id=cached.run_id, pretrain_cached="true")
+            dense_metrics = {k: v for k, v in cached.metrics.items() if k.startswith("dense_")}
+            return cached.model, cached.history, dense_metrics, cached.run_id
+        with recorder.pretrain_run(key, params, name) as pre:
+            if pre is None:  # another process claimed it a moment ago: wait for it
+                continue
+            model = models.build(config.model, splits.input_shape, splits.num_classes, config)
+            history = train.pretrain(model, splits, config,
+                                     [pre, *recorder.observers, *observers])
+            test = train.evaluate(model, splits.x_test, splits.y_test, config.batch_size)
+            dense_metrics = {"dense_test_accuracy": test["accuracy"],
+                             "dense_test_loss": test["loss"]}
+            pre.save(model, history, dense_metrics)
+        recorder.tag(pretrain_key=key, pretrain_run_id=pre.run_id, pretrain_cached="false")
+        return model, history, dense_metrics, pre.run_id
 
 
 def _final_metrics(stripped, splits, config, test_set: bool) -> dict[str, float]:

@@ -32,6 +32,8 @@ from .train import Observer
 
 ROLE = "pruning.role"  # tag: "experiment", "pretrain", later "study" / "trial"
 MAX_PARAMS_PER_BATCH = 100  # MLflow's limit for one log_batch call
+PRETRAIN_POLL_SECONDS = 3  # how often a process waiting for another's pre-training looks
+PRETRAIN_STALE_SECONDS = 1800  # a RUNNING pre-training silent this long is taken as dead
 
 
 def check_store(experiment_name: str | None = None, tracking_uri: str | None = None) -> None:
@@ -43,7 +45,8 @@ def check_store(experiment_name: str | None = None, tracking_uri: str | None = N
                                             "MLFLOW_HTTP_REQUEST_TIMEOUT")}
     os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
     try:
-        MlflowClient().search_experiments(max_results=1)
+        with _sqlite_init_lock(uri):
+            retry(lambda: MlflowClient().search_experiments(max_results=1))
     except Exception as e:  # any failure here means the store is unusable
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TrackingError(
@@ -58,6 +61,37 @@ def check_store(experiment_name: str | None = None, tracking_uri: str | None = N
                 os.environ[k] = v
     if experiment_name:
         mlflow.set_experiment(experiment_name)
+
+
+@contextlib.contextmanager
+def _sqlite_init_lock(uri: str):
+    """One process at a time creates a new sqlite store's tables: MLflow's migrations
+    break a database that two workers start to create together."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    path = Path(uri[len("sqlite:///"):])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def retry(call, attempts: int = 3, pause: float = 1.0):
+    """Workers started together on a new sqlite store race to create its tables; the
+    loser's error is transient, so try again before calling the store unusable."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(pause)
 
 
 def _flat_params(values: dict) -> list[Param]:
@@ -163,18 +197,43 @@ class Pretrained:
     metrics: dict[str, float]
 
 
-def find_pretrained(key: str) -> Pretrained | None:
-    """The newest finished pre-training with this key, in any experiment of the store."""
-    client = MlflowClient()
+def _pretrain_runs(client: MlflowClient, key: str) -> list:
+    """Live (RUNNING, recently active) and FINISHED pre-trainings with this key, oldest first."""
     ids = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(ids, filter_string=f"tags.pretrain_key = '{key}' and "
-                              f"tags.`{ROLE}` = 'pretrain' and attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
-    if not runs:
-        return None
+                              f"tags.`{ROLE}` = 'pretrain'",
+                              order_by=["attributes.start_time ASC"])
+    now = time.time() * 1000
+    live = []
+    for run in runs:
+        if run.info.status == "RUNNING":
+            last = max([run.info.start_time] + [m.timestamp for m in
+                                                client.get_metric_history(run.info.run_id, "loss")])
+            if now - last > PRETRAIN_STALE_SECONDS * 1000:
+                continue  # its process died without closing it
+        elif run.info.status != "FINISHED":
+            continue
+        live.append(run)
+    return live
+
+
+def find_pretrained(key: str) -> Pretrained | None:
+    """The newest finished pre-training with this key, in any experiment of the store.
+
+    While another process is still training it, wait for it rather than train it twice.
+    """
+    client = MlflowClient()
+    while True:
+        runs = _pretrain_runs(client, key)
+        finished = [r for r in runs if r.info.status == "FINISHED"]
+        if finished:
+            break
+        if not runs:
+            return None
+        time.sleep(PRETRAIN_POLL_SECONDS)
     import tf_keras as keras
 
-    run = runs[0]
+    run = finished[-1]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(client.download_artifacts(run.info.run_id, "dense", tmp))
         model = keras.models.load_model(folder / "model.h5", compile=False)
@@ -184,7 +243,8 @@ def find_pretrained(key: str) -> Pretrained | None:
 
 @contextlib.contextmanager
 def pretrain_run(key: str, params: dict, run_name: str, parent_run_id: str | None):
-    """A run of its own for a dense pre-training; yields a `PretrainRecorder`."""
+    """A run of its own for a dense pre-training; yields a `PretrainRecorder`, or None if
+    another process claimed this pre-training first (then wait with `find_pretrained`)."""
     client = MlflowClient()
     experiment_id = (client.get_run(parent_run_id).info.experiment_id if parent_run_id
                      else mlflow.tracking.fluent._get_experiment_id())
@@ -192,6 +252,11 @@ def pretrain_run(key: str, params: dict, run_name: str, parent_run_id: str | Non
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
     run = client.create_run(experiment_id, tags=tags, run_name=run_name)
+    first = _pretrain_runs(client, key)[0]
+    if first.info.run_id != run.info.run_id:
+        client.delete_run(run.info.run_id)
+        yield None
+        return
     with _closing(client, run.info.run_id):
         _log_params(client, run.info.run_id, params)
         yield PretrainRecorder(run.info.run_id)
@@ -274,11 +339,13 @@ def default_optuna_storage() -> str:
     return f"sqlite:///{Path.cwd() / 'optuna.db'}"
 
 
-def study_run(study_key: str, run_name: str, params: dict, tags: dict[str, str]) -> str:
+def study_run(study_key: str, run_name: str, params: dict, tags: dict[str, str],
+              own: str | None) -> str:
     """The one parent run of a study, shared by every worker and every resume.
 
-    Two workers starting together may both create one; both then keep the oldest and
-    the other is deleted, so every trial ends up under the same parent.
+    `own` is the run `mlflow run -e tune` made: it becomes the parent of a new study, or
+    a worker run pointing at the existing parent. Two workers starting together may both
+    create a parent; both keep the oldest and the other is deleted.
     """
     client = MlflowClient()
     experiment_id = mlflow.tracking.fluent._get_experiment_id()
@@ -291,16 +358,27 @@ def study_run(study_key: str, run_name: str, params: dict, tags: dict[str, str])
     runs = existing()
     if runs:
         run_id = runs[0].info.run_id
+        if own and own != run_id:
+            set_tags(own, {ROLE: "study_worker", "study_parent_run_id": run_id})
         client.update_run(run_id, status="RUNNING")
         return run_id
-    run = client.create_run(experiment_id, run_name=run_name,
-                            tags={ROLE: "study", "study_key": study_key, **tags})
+    if own:
+        set_tags(own, {ROLE: "study", "study_key": study_key, "mlflow.runName": run_name,
+                       **tags})
+        run_id = own
+    else:
+        run_id = client.create_run(experiment_id, run_name=run_name,
+                                   tags={ROLE: "study", "study_key": study_key, **tags}
+                                   ).info.run_id
     oldest = existing()[0].info.run_id
-    if oldest != run.info.run_id:
-        client.delete_run(run.info.run_id)
+    if oldest != run_id:
+        if own:
+            set_tags(own, {ROLE: "study_worker", "study_parent_run_id": oldest})
+        else:
+            client.delete_run(run_id)
         return oldest
-    _log_params(client, run.info.run_id, params)
-    return run.info.run_id
+    _log_params(client, run_id, params)
+    return run_id
 
 
 @contextlib.contextmanager

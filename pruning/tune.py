@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 
@@ -165,9 +166,9 @@ def _storage(url: str, tune: TuneConfig, mlt):
         retry(study, trial)
 
     try:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=tune.heartbeat_interval,
-                                          grace_period=tune.grace_period,
-                                          heartbeat_stale_trial_callback=lost)
+        return mlt.retry(lambda: optuna.storages.RDBStorage(
+            url, heartbeat_interval=tune.heartbeat_interval, grace_period=tune.grace_period,
+            heartbeat_stale_trial_callback=lost))
     except Exception as e:  # SQLAlchemy's errors for a bad URL or an unreachable server
         raise ConfigError("storage", f"storage={url!r} is unusable: {e}") from None
 
@@ -202,9 +203,11 @@ def run_study(base: ExperimentConfig, tune: TuneConfig, experiment_name: str | N
     key = hashlib.sha256(f"{url}|{tune.study_name}".encode()).hexdigest()[:16]
     params = {**tune.to_dict(), "storage": url,
               **{f"base.{k}": v for k, v in base.to_dict().items()}}
+    # Trials must start runs of their own, not resume the one `mlflow run` made.
+    own_run = os.environ.pop("MLFLOW_RUN_ID", None)
     parent = mlt.study_run(key, f"study-{tune.study_name}", params,
                            {"study_name": tune.study_name, "dataset": base.dataset,
-                            "model": base.model, "objective": tune.objective})
+                            "model": base.model, "objective": tune.objective}, own_run)
     with mlt.study_status(parent):
         experiment.ensure_pretrained(base, parent)
         objective = make_objective(study, base, tune, dims, parent, mlt)

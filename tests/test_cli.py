@@ -9,7 +9,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from pruning import cli
-from pruning.config import ExperimentConfig
+from pruning.config import ExperimentConfig, TuneConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "synthetic", "--pretrain-epochs", "1", "--retrain-epochs", "2",
@@ -64,16 +64,20 @@ def test_help_explains_every_parameter(capsys):
         assert f"--{name.replace('_', '-')}" in out
 
 
-def test_mlproject_parameters_are_the_config_fields():
-    spec = yaml.safe_load((ROOT / "MLproject").read_text())
-    main = spec["entry_points"]["main"]
-    fields = ExperimentConfig.__dataclass_fields__
-    assert set(main["parameters"]) == set(fields)
-    for name, param in main["parameters"].items():
-        default = fields[name].default
-        expected = "auto" if default is None else default
-        assert str(param["default"]).lower() == str(expected).lower(), name
-        assert f"--{name.replace('_', '-')} {{{name}}}" in main["command"]
+def test_mlproject_is_generated_from_the_config():
+    from pruning import mlproject
+
+    assert (ROOT / "MLproject").read_text() == mlproject.render()
+    spec = yaml.safe_load(mlproject.render())
+    for entry, classes in (("main", [ExperimentConfig]), ("tune", [TuneConfig, ExperimentConfig])):
+        point = spec["entry_points"][entry]
+        fields = {k: v for cls in classes for k, v in cls.__dataclass_fields__.items()}
+        assert set(point["parameters"]) == set(fields)
+        for name, param in point["parameters"].items():
+            default = fields[name].default
+            expected = "auto" if default is None else default
+            assert str(param["default"]).lower() == str(expected).lower(), name
+            assert f"--{name.replace('_', '-')} {{{name}}}" in point["command"]
 
 
 def _env(store_uri):
