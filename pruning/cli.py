@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 
-from .config import ExperimentConfig, TuneConfig, read_file
+from .config import ExperimentConfig, SweepConfig, TuneConfig, read_file
 from .errors import UserError
 
 EXIT_BAD_INPUT = 2
@@ -65,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tracking_flags(tune)
     _add_config_flags(tune, TuneConfig, "study parameters")
     _add_config_flags(tune, ExperimentConfig, EXPERIMENT_FLAGS + "; the base of every trial")
+    sweep = sub.add_parser(
+        "sweep", help="one-shot (and gradual) pruning of one dense model at many "
+        "sparsities with several methods; a child run per point",
+        description="Weight vs unit (neuron) pruning, flat (global) vs layer-wise, and "
+        "tfmot's gradual pruning, as accuracy and loss against sparsity.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_tracking_flags(sweep)
+    _add_config_flags(sweep, SweepConfig, "sweep parameters")
+    _add_config_flags(sweep, ExperimentConfig, EXPERIMENT_FLAGS + "; the dense model and "
+                      "the gradual method's settings")
     return parser
 
 
@@ -74,8 +84,9 @@ EXPERIMENT_FLAGS = "experiment parameters (MLproject names with dashes)"
 def config_from_args(args: argparse.Namespace, cls=ExperimentConfig):
     """Defaults, then --config (its [tune] table for the study), then the flags given."""
     values = read_file(args.config) if args.config else {}
-    values = values.pop("tune", {}) if cls is TuneConfig else \
-        {k: v for k, v in values.items() if k != "tune"}
+    section = {TuneConfig: "tune", SweepConfig: "sweep"}.get(cls)
+    values = values.get(section, {}) if section else \
+        {k: v for k, v in values.items() if k not in ("tune", "sweep")}
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
              if hasattr(args, f.name)}
     if cls is TuneConfig and "search" in given:
@@ -146,7 +157,18 @@ def _tune(args) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "tune": _tune}
+def _sweep(args) -> int:
+    from . import sweep
+
+    points = sweep.run_sweep(config_from_args(args), config_from_args(args, SweepConfig),
+                             experiment_name=args.experiment_name,
+                             tracking_uri=args.tracking_uri,
+                             print_line=lambda line: print(line, file=sys.stderr, flush=True))
+    print(sweep.table(points), end="")
+    return 0
+
+
+COMMANDS = {"run": _run, "tune": _tune, "sweep": _sweep}
 
 
 def main(argv=None) -> int:

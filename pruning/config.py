@@ -215,6 +215,44 @@ class TuneConfig:
         return _from_dict(cls, values)
 
 
+@dataclass(frozen=True)
+class SweepConfig:
+    """One-shot (and optionally gradual) pruning of one dense model at many sparsities."""
+    sparsities: str = _f("0,0.25,0.5,0.6,0.7,0.8,0.9,0.95,0.97,0.99",
+                         "comma-separated target sparsities (fractions in [0, 1))")
+    methods: str = _f("weight,unit,global", "comma-separated methods: weight (layer-wise "
+                                           "magnitude), unit (neurons by L2 norm), global "
+                                           "(one magnitude threshold), gradual (tfmot "
+                                           "retraining; slow)")
+
+    def __post_init__(self):
+        from .methods import METHODS
+
+        try:
+            values = self.sparsity_list()
+        except ValueError:
+            raise ConfigError("sparsities", f"sparsities={self.sparsities!r} is not a "
+                              "comma-separated list of numbers") from None
+        for value in values:
+            if not 0.0 <= value < 1.0:
+                raise ConfigError("sparsities", f"sparsities: {value} is outside [0, 1)")
+        for method in self.method_list():
+            METHODS.get(method)
+
+    def sparsity_list(self) -> list[float]:
+        return [float(v) for v in self.sparsities.split(",") if v.strip()]
+
+    def method_list(self) -> list[str]:
+        return [m.strip() for m in self.methods.split(",") if m.strip()]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "SweepConfig":
+        return _from_dict(cls, values)
+
+
 def read_file(path: str | Path) -> dict:
     path = Path(path)
     try:

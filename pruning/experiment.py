@@ -96,12 +96,15 @@ def run_params(config: ExperimentConfig, window: schedules.Window) -> dict:
             "resolved_end_step": window.end_step, "total_steps": window.total_steps}
 
 
-def ensure_pretrained(config: ExperimentConfig, parent_run_id: str) -> str:
-    """The dense model of `config` in the store (trained now, under `parent_run_id`, if
-    missing): a study pre-trains once and every trial starts from the same weights."""
+def ensure_pretrained(config: ExperimentConfig, parent_run_id: str):
+    """(dense model, its run id) for `config` from the store, trained now under
+    `parent_run_id` if missing: a study or sweep pre-trains once, and every trial or
+    point starts from the same weights."""
     splits = data.load(config.dataset, config.data_dir, config.val_fraction, config.seed)
     recorder = _PretrainOnly(parent_run_id)
-    return _dense_model(config, splits, pretrain_key(config, splits.digest), recorder, [])[3]
+    model, _, _, run_id = _dense_model(config, splits, pretrain_key(config, splits.digest),
+                                       recorder, [])
+    return model, run_id
 
 
 def _execute(config, splits, window, recorder, observers, outputs: Outputs) -> Result:

@@ -60,6 +60,21 @@ def layer_sparsity(per_layer: dict[str, float], title: str):
     return fig
 
 
+def sweep_curves(curves: dict[str, list[tuple]], column: int, label: str, title: str):
+    """One curve per method: `curves[method]` holds (sparsity, accuracy, loss) points."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method, points in curves.items():
+        points = sorted(points)
+        ax.plot([p[0] for p in points], [p[column] for p in points], marker="o", label=method)
+    ax.set_xlabel("sparsity (share of prunable weights that are zero)")
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def study_figures(study, pareto: bool, objective_names: tuple[str, str]) -> dict[str, object]:
     """Optuna's own plots of a study (matplotlib backend), by name."""
     import optuna

@@ -408,3 +408,18 @@ def load_pyfunc(run_id: str, name: str = "model"):
 
 def run_tags(run_id: str) -> dict[str, str]:
     return dict(MlflowClient().get_run(run_id).data.tags)
+
+
+def child_run(parent_run_id: str, run_name: str, params: dict, metrics: dict,
+              tags: dict) -> str:
+    """A finished run nested under `parent_run_id`, for results computed without training."""
+    client = MlflowClient()
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    run = client.create_run(experiment_id, run_name=run_name,
+                            tags={"mlflow.parentRunId": parent_run_id,
+                                  **{k: str(v) for k, v in tags.items()}})
+    now = int(time.time() * 1000)
+    client.log_batch(run.info.run_id, params=_flat_params(params),
+                     metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id

@@ -9,7 +9,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from pruning import cli
-from pruning.config import ExperimentConfig, TuneConfig
+from pruning.config import ExperimentConfig, SweepConfig, TuneConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "synthetic", "--pretrain-epochs", "1", "--retrain-epochs", "2",
@@ -69,7 +69,8 @@ def test_mlproject_is_generated_from_the_config():
 
     assert (ROOT / "MLproject").read_text() == mlproject.render()
     spec = yaml.safe_load(mlproject.render())
-    for entry, classes in (("main", [ExperimentConfig]), ("tune", [TuneConfig, ExperimentConfig])):
+    for entry, classes in (("main", [ExperimentConfig]), ("tune", [TuneConfig, ExperimentConfig]),
+                           ("sweep", [SweepConfig, ExperimentConfig])):
         point = spec["entry_points"][entry]
         fields = {k: v for cls in classes for k, v in cls.__dataclass_fields__.items()}
         assert set(point["parameters"]) == set(fields)

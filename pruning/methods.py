@@ -1,0 +1,68 @@
+"""*How* weights are chosen for one-shot pruning: pure numpy scoring, no TensorFlow.
+
+Each method maps {layer: kernel} and a sparsity to {layer: mask} (True = kept).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import Registry
+
+METHODS = Registry("method")
+
+
+def _keep_largest(scores: np.ndarray, keep: int) -> np.ndarray:
+    """Mask keeping exactly `keep` entries with the largest scores (ties by position)."""
+    flat = scores.ravel()
+    mask = np.zeros(flat.size, bool)
+    if keep > 0:
+        mask[np.argsort(-flat, kind="stable")[:keep]] = True
+    return mask.reshape(scores.shape)
+
+
+def n_kept(size: int, sparsity: float) -> int:
+    """How many of `size` weights survive `sparsity`: tfmot's rounding."""
+    return int(round(size * (1.0 - sparsity)))
+
+
+@METHODS.register("weight")
+def weight_masks(kernels: dict[str, np.ndarray], sparsity: float) -> dict[str, np.ndarray]:
+    """Layer-wise magnitude pruning: the smallest |w| of each kernel go."""
+    return {name: _keep_largest(np.abs(k), n_kept(k.size, sparsity))
+            for name, k in kernels.items()}
+
+
+@METHODS.register("global")
+def global_masks(kernels: dict[str, np.ndarray], sparsity: float) -> dict[str, np.ndarray]:
+    """Flat magnitude pruning: one threshold across all layers, so big layers lose more."""
+    names = list(kernels)
+    scores = np.concatenate([np.abs(kernels[n]).ravel() for n in names])
+    kept = _keep_largest(scores, n_kept(scores.size, sparsity))
+    out, start = {}, 0
+    for n in names:
+        size = kernels[n].size
+        out[n] = kept[start: start + size].reshape(kernels[n].shape)
+        start += size
+    return out
+
+
+@METHODS.register("unit")
+def unit_masks(kernels: dict[str, np.ndarray], sparsity: float) -> dict[str, np.ndarray]:
+    """Neuron pruning: whole output units (last axis) ranked by L2 norm, per layer."""
+    out = {}
+    for name, k in kernels.items():
+        columns = k.reshape(-1, k.shape[-1])
+        norms = np.linalg.norm(columns, axis=0)
+        units = _keep_largest(norms, n_kept(k.shape[-1], sparsity))
+        out[name] = np.broadcast_to(units, k.shape).copy()
+    return out
+
+
+# tfmot's gradual pruning with retraining is a whole experiment, not a mask function:
+# the sweep runs it through pruning.experiment. Registered so that its name is valid.
+METHODS.register("gradual")(None)
+
+
+def global_threshold(kernels: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> float:
+    """The smallest kept |w| over all layers (the one threshold `global` used)."""
+    return float(min(np.abs(kernels[n][masks[n]]).min() for n in kernels if masks[n].any()))

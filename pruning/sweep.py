@@ -1,0 +1,144 @@
+"""Prune one dense model to many sparsities with several methods; one child run per point.
+
+The studies this grew from, as one command: weight vs unit (neuron) pruning, flat
+(global) vs layer-wise, and tfmot's gradual pruning, as accuracy-vs-sparsity curves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tf_keras as keras
+
+from . import data, experiment, export, plots, train
+from .config import ExperimentConfig, SweepConfig
+from .methods import METHODS, global_threshold
+
+
+@dataclass(frozen=True)
+class Point:
+    method: str
+    requested_sparsity: float
+    metrics: dict
+    run_id: str
+
+
+def masked_copy(dense, masks: dict[str, np.ndarray], drop_units: bool):
+    """A copy of `dense` with masked kernels; `drop_units` also zeroes removed units' biases
+    (a removed neuron outputs nothing, not activation(bias))."""
+    model = keras.models.clone_model(dense)
+    model.set_weights(dense.get_weights())
+    for name, mask in masks.items():
+        layer = model.get_layer(name)
+        kernel, bias, *rest = layer.get_weights()
+        if drop_units:
+            bias = bias * mask.reshape(-1, mask.shape[-1]).any(axis=0)
+        layer.set_weights([kernel * mask, bias, *rest])
+    return model
+
+
+def one_shot(dense, kernels, method: str, sparsity: float, splits, config, dense_latency):
+    masks = METHODS.get(method)(kernels, sparsity)
+    model = masked_copy(dense, masks, drop_units=method == "unit")
+    test = train.evaluate(model, splits.x_test, splits.y_test, config.batch_size)
+    metrics = {"test_accuracy": test["accuracy"], "test_loss": test["loss"],
+               **train.sparsity_metrics(train.prunable_kernels(model, config.prune_output))}
+    if method == "global" and sparsity > 0:
+        metrics["threshold"] = global_threshold(kernels, masks)
+    if method == "unit":
+        metrics.update(_shrunk(model, masks, splits, config, dense_latency))
+    return metrics
+
+
+def _shrunk(model, masks, splits, config, dense_latency) -> dict[str, float]:
+    """Unit pruning's real saving: the physically smaller dense network."""
+    try:
+        small = export.shrink_mlp(model, masks)
+    except ValueError:
+        return {}  # not an MLP: the masked model is all there is
+    tflite = export.to_tflite(small)
+    latency = export.latency_us(tflite, splits.x_test[0], config.latency_runs,
+                                max(1, config.latency_runs // 10))
+    return {"shrunk_params": float(small.count_params()),
+            "shrunk_tflite_bytes": float(len(tflite)), "shrunk_latency_us": latency,
+            "speedup": dense_latency / latency}
+
+
+def gradual(config: ExperimentConfig, sparsity: float, parent: str, tags: dict) -> tuple:
+    """tfmot's schedule with retraining to `sparsity`, as a nested experiment run."""
+    target = config.replace(final_sparsity=sparsity,
+                            initial_sparsity=min(config.initial_sparsity, sparsity))
+    result = experiment.run(target, parent_run_id=parent, tags=tags,
+                            outputs=experiment.Outputs(export=False, keep_model=False))
+    keys = ("test_accuracy", "test_loss", "sparsity")
+    metrics = {k: v for k, v in result.metrics.items() if k in keys or k.startswith("sparsity/")}
+    return metrics, result.run_id
+
+
+def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str | None = None,
+              tracking_uri: str | None = None, print_line=print) -> list[Point]:
+    from . import tracking as mlt
+
+    splits = data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)
+    mlt.check_store(experiment_name, tracking_uri)
+    params = {**sweep.to_dict(), **{f"base.{k}": v for k, v in base.to_dict().items()}}
+    name = f"sweep-{base.model}-{base.dataset}"
+    tags = {"pruning.role": "sweep", "dataset": base.dataset, "model": base.model}
+    points = []
+    with mlt.experiment_run(params, name, tags) as parent:
+        dense, pretrain_run_id = experiment.ensure_pretrained(base, parent)
+        kernels = train.prunable_kernels(dense, base.prune_output)
+        dense_latency = export.latency_us(export.to_tflite(dense), splits.x_test[0],
+                                          base.latency_runs, max(1, base.latency_runs // 10))
+        for method in sweep.method_list():
+            for sparsity in sweep.sparsity_list():
+                point_tags = {"method": method, "requested_sparsity": sparsity,
+                              "pretrain_run_id": pretrain_run_id}
+                if METHODS.get(method) is None:
+                    metrics, run_id = gradual(base, sparsity, parent, point_tags)
+                else:
+                    metrics = one_shot(dense, kernels, method, sparsity, splits, base,
+                                       dense_latency)
+                    run_id = mlt.child_run(parent, f"{method}-{sparsity:.0%}",
+                                           {"method": method, "requested_sparsity": sparsity},
+                                           metrics, {**point_tags, "pruning.role": "sweep_point"})
+                points.append(Point(method, sparsity, metrics, run_id))
+                print_line(f"{method:8s} {sparsity:5.0%}: test accuracy "
+                           f"{metrics['test_accuracy']:.4f}, sparsity {metrics['sparsity']:.4f}")
+        _summarize(parent, points, base, dense_latency, mlt)
+    return points
+
+
+def table(points: list[Point]) -> str:
+    rows = ["| method | requested | sparsity | test accuracy | test loss | latency (us) |",
+            "|---|---|---|---|---|---|"]
+    for p in points:
+        m = p.metrics
+        latency = f"{m['shrunk_latency_us']:.1f}" if "shrunk_latency_us" in m else ""
+        rows.append(f"| {p.method} | {p.requested_sparsity:.2f} | {m['sparsity']:.4f} | "
+                    f"{m['test_accuracy']:.4f} | {m['test_loss']:.4f} | {latency} |")
+    return "\n".join(rows) + "\n"
+
+
+def _summarize(parent, points, base, dense_latency, mlt) -> None:
+    curves = {}
+    for p in points:
+        curves.setdefault(p.method, []).append(
+            (p.metrics["sparsity"], p.metrics["test_accuracy"], p.metrics["test_loss"]))
+    title = f"{base.model} on {base.dataset}"
+    figures = {"plots/accuracy_vs_sparsity.png": plots.sweep_curves(curves, 1, "test accuracy",
+                                                                    title),
+               "plots/loss_vs_sparsity.png": plots.sweep_curves(curves, 2, "test loss", title)}
+    mlt.log_figures(parent, figures)
+    plots.close(figures.values())
+    mlt.log_text(parent, table(points), "sweep.md")
+    lines = [f"# {title}: accuracy against sparsity", ""]
+    for method, values in curves.items():
+        values = sorted(values)
+        reference = values[0][1]  # accuracy at the method's lowest sparsity
+        kept = [s for s, acc, _ in values if acc >= reference - 0.01]
+        lines.append(f"- {method}: accuracy {reference:.4f} at sparsity {values[0][0]:.2f}; "
+                     f"highest sparsity within 1 point of it: {max(kept):.2f}")
+    lines.append(f"- dense batch-1 TFLite latency: {dense_latency:.1f} us")
+    mlt.log_text(parent, "\n".join(lines) + "\n", "summary.md")
+    mlt.set_tags(parent, {"mlflow.note.content": "\n".join(lines)})
