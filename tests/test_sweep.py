@@ -1,0 +1,76 @@
+import re
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pruning import data, export, methods, models, sweep, train
+from pruning.config import ExperimentConfig, SweepConfig
+from pruning.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def dense():
+    config = ExperimentConfig(dataset="synthetic", pretrain_epochs=2, batch_size=64)
+    splits = data.load("synthetic", "", 0.1, 0)
+    model = models.build("mlp", splits.input_shape, splits.num_classes, config)
+    train.pretrain(model, splits, config)
+    return model, splits
+
+
+def test_unit_shrinking_preserves_outputs(dense):
+    model, splits = dense
+    kernels = train.prunable_kernels(model, include_output=False)
+    masks = methods.unit_masks(kernels, 0.6)
+    pruned = sweep.masked_copy(model, masks, drop_units=False)  # keep biases: folded on shrink
+    small = export.shrink_mlp(pruned, masks)
+    assert small.get_layer("fc1").units == 120 and small.get_layer("fc2").units == 40
+    assert small.count_params() < model.count_params() / 2
+    np.testing.assert_allclose(small.predict(splits.x_test, verbose=0),
+                               pruned.predict(splits.x_test, verbose=0), rtol=1e-4, atol=1e-5)
+
+
+def test_shrinking_refuses_non_mlps():
+    config = ExperimentConfig(model="cnn")
+    with pytest.raises(ValueError, match="Flatten \\+ Dense"):
+        export.shrink_mlp(models.build("cnn", (20, 10, 1), 10, config), {})
+
+
+def test_latency_is_positive(dense):
+    model, splits = dense
+    assert export.latency_us(export.to_tflite(model), splits.x_test[0], 20, 5) > 0
+
+
+def test_sweep_creates_a_child_run_per_point_and_plots(store):
+    base = ExperimentConfig(dataset="synthetic", pretrain_epochs=2, batch_size=64,
+                            retrain_epochs=1, frequency=1, latency_runs=5)
+    config = SweepConfig(sparsities="0,0.5,0.9", methods="weight,unit,global,gradual")
+    points = sweep.run_sweep(base, config, experiment_name="sweep", print_line=lambda s: None)
+    assert len(points) == 12
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("sweep").experiment_id
+    runs = client.search_runs([exp])
+    (parent,) = [r for r in runs if r.data.tags.get("pruning.role") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+                and "method" in r.data.tags]
+    assert len(children) == 12
+    for run in children:
+        requested = float(run.data.tags["requested_sparsity"])
+        assert run.data.metrics["sparsity"] == pytest.approx(requested, abs=1e-3)
+        assert {"test_accuracy", "test_loss"} <= run.data.metrics.keys()
+        if run.data.tags["method"] != "gradual":
+            assert run.data.params["method"] == run.data.tags["method"]
+    unit = [r for r in children if r.data.tags["method"] == "unit"]
+    assert all(r.data.metrics["shrunk_latency_us"] > 0 for r in unit)
+    files = {a.path for a in client.list_artifacts(parent.info.run_id)} | \
+        {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert {"sweep.md", "summary.md", "plots/accuracy_vs_sparsity.png",
+            "plots/loss_vs_sparsity.png"} <= files
+
+
+@pytest.mark.parametrize("changes,fragment", [({"sparsities": "0.5,1.2"}, "outside [0, 1)"),
+                                              ({"sparsities": "half"}, "comma-separated"),
+                                              ({"methods": "weight,magic"}, "unknown method")])
+def test_bad_sweep_config(changes, fragment):
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        SweepConfig(**changes)
