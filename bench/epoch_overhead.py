@@ -36,8 +36,14 @@ def plain_tfmot(dense, splits, config, window):
                                               on_epoch_end=timer.on_epoch_end)
     model = keras.models.clone_model(dense)
     model.set_weights(dense.get_weights())
-    pruned = tfmot.sparsity.keras.prune_low_magnitude(
-        model, pruning_schedule=schedules.build(config, window))
+    schedule = schedules.build(config, window)
+
+    def wrap(layer):  # the same layers as `pruning`: every Dense but the output
+        if isinstance(layer, keras.layers.Dense) and layer.name != "output":
+            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+        return layer
+
+    pruned = keras.models.clone_model(model, clone_function=wrap)
     pruned.compile(optimizer=keras.optimizers.Adam(config.retrain_lr),
                    loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     pruned.fit(splits.x_train, splits.y_train, batch_size=config.batch_size,

@@ -75,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(sweep, SweepConfig, "sweep parameters")
     _add_config_flags(sweep, ExperimentConfig, EXPERIMENT_FLAGS + "; the dense model and "
                       "the gradual method's settings")
+    report = sub.add_parser(
+        "report", help="compare finished runs of an experiment: frontier, sizes, latencies",
+        description="Reads finished runs from MLflow (nothing is re-run) and writes "
+        "accuracy_frontier.png and report.md, to --out or as a run of its own.")
+    report.add_argument("--experiment", required=True, help="MLflow experiment to compare")
+    report.add_argument("--out", help="folder to write to; default: log as a report run")
+    report.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
+                        "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
     return parser
 
 
@@ -168,7 +176,28 @@ def _sweep(args) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "tune": _tune, "sweep": _sweep}
+def _report(args) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from . import report, tracking
+
+    tracking.check_store(None, args.tracking_uri)  # never creates the experiment
+    rows = report.rows_of(tracking.finished_runs(args.experiment))
+    if not rows:
+        raise UserError(f"experiment {args.experiment!r} has no finished run with "
+                        "test_accuracy and sparsity to compare")
+    if args.out:
+        for path in report.write(rows, Path(args.out)):
+            print(path)
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        run_id = tracking.log_report(report.write(rows, Path(tmp)), args.experiment)
+    print(f"report of {len(rows)} runs logged as MLflow run {run_id}")
+    return 0
+
+
+COMMANDS = {"run": _run, "tune": _tune, "sweep": _sweep, "report": _report}
 
 
 def main(argv=None) -> int:

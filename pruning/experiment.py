@@ -70,9 +70,11 @@ def prepare(config: ExperimentConfig):
 def run(config: ExperimentConfig, tracking: bool = True, observers=(),
         experiment_name: str | None = None, tracking_uri: str | None = None,
         outputs: Outputs = FULL, parent_run_id: str | None = None,
-        tags: dict | None = None, finished_on: tuple = ()) -> Result:
-    """One experiment. `parent_run_id` nests its run (tuning trials); exceptions of the
-    types in `finished_on` still end the run FINISHED (a trial stopped early)."""
+        tags: dict | None = None, extra_params: dict | None = None,
+        finished_on: tuple = ()) -> Result:
+    """One experiment. `parent_run_id` nests its run (tuning trials, sweep points);
+    exceptions of the types in `finished_on` still end the run FINISHED (a trial stopped
+    early)."""
     resolved, splits, window = prepare(config)
     if not tracking:
         return _execute(resolved, splits, window, _Offline(), list(observers), outputs)
@@ -82,7 +84,8 @@ def run(config: ExperimentConfig, tracking: bool = True, observers=(),
         mlt.check_store(experiment_name, tracking_uri)
     tags = {"dataset": config.dataset, "model": config.model, "schedule": config.schedule,
             **(tags or {})}
-    with mlt.experiment_run(run_params(config, window), run_name(config), tags,
+    params = {**run_params(config, window), **(extra_params or {})}
+    with mlt.experiment_run(params, run_name(config), tags,
                             parent_run_id=parent_run_id, finished_on=finished_on) as run_id:
         for observer in observers:
             getattr(observer, "run_started", lambda run_id: None)(run_id)

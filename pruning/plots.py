@@ -34,7 +34,7 @@ def sparsity_over_steps(target_steps, target, actual_steps, actual, window, titl
     ax.plot(actual_steps, actual, "o", label="actual (zeros in pruned weights)")
     for step, name in ((window.begin_step, "begin_step"), (window.end_step, "end_step")):
         ax.axvline(step, color="grey", linestyle=":")
-        ax.annotate(name, (step, 0.02), rotation=90, fontsize=8, color="grey")
+        ax.annotate(name, (step, 0.98), rotation=90, fontsize=8, color="grey", va="top")
     ax.set_xlabel("retraining step")
     ax.set_ylabel("sparsity")
     ax.set_ylim(0, 1)
@@ -71,6 +71,21 @@ def sweep_curves(curves: dict[str, list[tuple]], column: int, label: str, title:
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def frontier(curves: dict[str, list[tuple]], fronts: dict[str, list[tuple]]):
+    """Every run as a point, and each group's accuracy-vs-sparsity frontier as a line."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for label, points in curves.items():
+        line, = ax.plot(*zip(*fronts[label]), marker="", label=label)
+        ax.scatter(*zip(*points), color=line.get_color(), s=18)
+    ax.set_xlabel("sparsity")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("accuracy against sparsity: runs and frontiers")
     fig.tight_layout()
     return fig
 

@@ -69,6 +69,7 @@ def gradual(config: ExperimentConfig, sparsity: float, parent: str, tags: dict) 
     target = config.replace(final_sparsity=sparsity,
                             initial_sparsity=min(config.initial_sparsity, sparsity))
     result = experiment.run(target, parent_run_id=parent, tags=tags,
+                            extra_params={"method": "gradual", "requested_sparsity": sparsity},
                             outputs=experiment.Outputs(export=False, keep_model=False))
     keys = ("test_accuracy", "test_loss", "sparsity")
     metrics = {k: v for k, v in result.metrics.items() if k in keys or k.startswith("sparsity/")}
@@ -93,7 +94,8 @@ def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str |
         for method in sweep.method_list():
             for sparsity in sweep.sparsity_list():
                 point_tags = {"method": method, "requested_sparsity": sparsity,
-                              "pretrain_run_id": pretrain_run_id}
+                              "pretrain_run_id": pretrain_run_id, "dataset": base.dataset,
+                              "model": base.model}
                 if METHODS.get(method) is None:
                     metrics, run_id = gradual(base, sparsity, parent, point_tags)
                 else:

@@ -423,3 +423,26 @@ def child_run(parent_run_id: str, run_name: str, params: dict, metrics: dict,
                      metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
+
+
+def finished_runs(experiment_name: str) -> list[dict]:
+    """Every FINISHED run of an experiment as {run_id, name, tags, metrics}."""
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        names = ", ".join(e.name for e in client.search_experiments())
+        raise TrackingError(f"experiment: no experiment named {experiment_name!r}; "
+                            f"choose one of: {names}")
+    runs = client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'",
+                              max_results=5000)
+    return [{"run_id": r.info.run_id, "name": r.info.run_name, "tags": dict(r.data.tags),
+             "metrics": dict(r.data.metrics)} for r in runs]
+
+
+def log_report(paths: list[Path], experiment_name: str) -> str:
+    """The report as a run of its own in the experiment it compares."""
+    with mlflow.start_run(run_name=f"report-{experiment_name}",
+                          tags={ROLE: "report"}) as run:
+        for path in paths:
+            mlflow.log_artifact(str(path))
+    return run.info.run_id

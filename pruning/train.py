@@ -70,18 +70,25 @@ AUGMENTATIONS = {  # config.augment -> per-sample steps, given config.shift_pixe
 }
 
 
-def train_dataset(x, y, config) -> tf.data.Dataset:
+def fit_inputs(x, y, config) -> dict:
+    """model.fit's data arguments. Without augmentation, arrays: Keras shuffles them by
+    index, ~15% faster per epoch than a tf.data pipeline with a full shuffle buffer."""
+    steps = AUGMENTATIONS[config.augment](config.shift_pixels)
+    if not steps:
+        return {"x": x, "y": y, "batch_size": config.batch_size, "shuffle": True}
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
         len(x), seed=config.seed, reshuffle_each_iteration=True)
-    for step in AUGMENTATIONS[config.augment](config.shift_pixels):
+    for step in steps:
         ds = ds.map(step, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+    return {"x": ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)}
 
 
 def _optimizer(phase: Phase, config, steps: int):
     lr = phase.lr
     if config.lr_schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(phase.lr, decay_steps=phase.epochs * steps)
+    if not config.weight_decay:
+        return keras.optimizers.Adam(learning_rate=lr)  # AdamW at 0 decay costs ~5% time
     optimizer = keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.weight_decay)
     # Decay shrinks the weights that carry nothing (e.g. those of always-black pixels), so
     # magnitude pruning removes them first; biases and BatchNorm are not decayed.
@@ -161,7 +168,7 @@ def _fit(model, splits, config, phase: Phase, observers, callbacks=(), extra=Non
     model.compile(optimizer=_optimizer(phase, config, steps),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     monitor = _Monitor(phase, observers, extra)
-    model.fit(train_dataset(splits.x_train, splits.y_train, config), epochs=phase.epochs,
+    model.fit(**fit_inputs(splits.x_train, splits.y_train, config), epochs=phase.epochs,
               validation_data=(splits.x_val, splits.y_val), verbose=0,
               callbacks=[*callbacks, monitor])
     last = monitor.history[-1] if monitor.history else {}

@@ -58,8 +58,8 @@ def test_sweep_creates_a_child_run_per_point_and_plots(store):
         requested = float(run.data.tags["requested_sparsity"])
         assert run.data.metrics["sparsity"] == pytest.approx(requested, abs=1e-3)
         assert {"test_accuracy", "test_loss"} <= run.data.metrics.keys()
-        if run.data.tags["method"] != "gradual":
-            assert run.data.params["method"] == run.data.tags["method"]
+        assert run.data.params["method"] == run.data.tags["method"]
+        assert float(run.data.params["requested_sparsity"]) == requested
     unit = [r for r in children if r.data.tags["method"] == "unit"]
     assert all(r.data.metrics["shrunk_latency_us"] > 0 for r in unit)
     files = {a.path for a in client.list_artifacts(parent.info.run_id)} | \
