@@ -184,14 +184,13 @@ def _tflite(dense, stripped, splits, config, folder: Path, recorder) -> dict[str
     calibration = splits.x_train[: config.calibration_samples]
     dense_tflite = export.to_tflite(dense)
     tflite = export.to_tflite(stripped)
-    tflite_int8 = export.to_tflite(stripped, representative=calibration,
-                                   per_channel=config.int8_granularity == "per_channel")
+    tflite_int8 = export.to_tflite_int8(stripped, calibration,
+                                        per_channel=config.int8_granularity == "per_channel")
     int8_path = folder / "model_int8.tflite"
     int8_path.write_bytes(tflite_int8)
     recorder.file(int8_path)
     sample = splits.x_test[0]
-    latency = lambda m: export.latency_us(m, sample, config.latency_runs,  # noqa: E731
-                                          max(1, config.latency_runs // 10))
+    latency = lambda m: export.latency_us(m, sample, config.latency_runs)  # noqa: E731
     metrics = {
         "tflite_bytes": len(tflite), "tflite_bytes_gzip": export.gzip_size(tflite),
         "tflite_int8_bytes": len(tflite_int8),

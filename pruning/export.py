@@ -40,29 +40,20 @@ def file_sizes(model, folder: Path, stem: str) -> tuple[Path, int, int]:
     return path, size, gzip_size(path.read_bytes())
 
 
-def to_tflite(model, representative: np.ndarray | None = None, sparse: bool = False,
-              per_channel: bool = True) -> bytes:
-    """Float TFLite, or int8 (weights and activations) when representative data is given.
+def to_tflite(model) -> bytes:
+    """Float TFLite."""
+    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
-    `sparse` adds TFLite's EXPERIMENTAL_SPARSITY, which stores sparse tensors
-    in a compressed format (smaller files; no faster on the CPU kernels).
-    """
+
+def to_tflite_int8(model, representative: np.ndarray, per_channel: bool) -> bytes:
+    """int8 weights and activations, calibrated on `representative` samples; float
+    inputs and outputs, so it drops in for the float model."""
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    optimizations = []
-    if representative is not None:
-        optimizations.append(tf.lite.Optimize.DEFAULT)
-        samples = representative.astype(np.float32)
-
-        def calibration():
-            for i in range(len(samples)):
-                yield [samples[i: i + 1]]
-
-        converter.representative_dataset = calibration
-        # The converter's only switch for per-tensor weight scales is this private one.
-        converter._experimental_disable_per_channel = not per_channel
-    if sparse:
-        optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
-    converter.optimizations = optimizations
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    samples = representative.astype(np.float32)
+    converter.representative_dataset = lambda: ([samples[i: i + 1]] for i in range(len(samples)))
+    # The converter's only switch for per-tensor weight scales is this private one.
+    converter._experimental_disable_per_channel = not per_channel
     return converter.convert()
 
 
@@ -91,8 +82,10 @@ def tflite_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray, batch_size: int
     return correct / len(x)
 
 
-def latency_us(tflite: bytes, sample: np.ndarray, runs: int, warmup: int) -> float:
-    """Median batch-1 single-thread LiteRT latency in microseconds."""
+def latency_us(tflite: bytes, sample: np.ndarray, runs: int) -> float:
+    """Median batch-1 single-thread LiteRT latency in microseconds, after runs // 10
+    (at least one) untimed warm-up invocations."""
+    warmup = max(1, runs // 10)
     interpreter = _interpreter(tflite, threads=1)
     interpreter.allocate_tensors()
     index_in = interpreter.get_input_details()[0]["index"]

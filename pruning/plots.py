@@ -95,7 +95,14 @@ def study_figures(study, pareto: bool, objective_names: tuple[str, str]) -> dict
     import optuna
     from optuna.visualization import matplotlib as ovm
 
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _study_figures(study, ovm, pareto, objective_names)
+
+
+def _study_figures(study, ovm, pareto, objective_names):
+    import optuna
+
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         return {}

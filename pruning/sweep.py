@@ -57,8 +57,7 @@ def _shrunk(model, masks, splits, config, dense_latency) -> dict[str, float]:
     except ValueError:
         return {}  # not an MLP: the masked model is all there is
     tflite = export.to_tflite(small)
-    latency = export.latency_us(tflite, splits.x_test[0], config.latency_runs,
-                                max(1, config.latency_runs // 10))
+    latency = export.latency_us(tflite, splits.x_test[0], config.latency_runs)
     return {"shrunk_params": float(small.count_params()),
             "shrunk_tflite_bytes": float(len(tflite)), "shrunk_latency_us": latency,
             "speedup": dense_latency / latency}
@@ -90,7 +89,7 @@ def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str |
         dense, pretrain_run_id = experiment.ensure_pretrained(base, parent)
         kernels = train.prunable_kernels(dense, base.prune_output)
         dense_latency = export.latency_us(export.to_tflite(dense), splits.x_test[0],
-                                          base.latency_runs, max(1, base.latency_runs // 10))
+                                          base.latency_runs)
         for method in sweep.method_list():
             for sparsity in sweep.sparsity_list():
                 point_tags = {"method": method, "requested_sparsity": sparsity,
