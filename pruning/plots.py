@@ -9,6 +9,15 @@ matplotlib.use("Agg")  # headless: figures are logged, never shown
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def _axes(ax, xlabel: str, ylabel: str, title: str | None = None, legend: dict | None = None):
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(**(legend or {}))
+    if title:
+        ax.set_title(title)
+
+
 def training_curves(history: list[dict[str, float]], prune_start_epoch: int, title: str):
     """Accuracy and loss per epoch across both phases; a line where pruning starts."""
     epochs = list(range(len(history)))
@@ -18,10 +27,7 @@ def training_curves(history: list[dict[str, float]], prune_start_epoch: int, tit
             values = [h.get(prefix + metric) for h in history]
             ax.plot(epochs, values, style, marker=".", label=prefix + metric)
         ax.axvline(prune_start_epoch - 0.5, color="grey", linestyle=":", label="pruning starts")
-        ax.set_xlabel("epoch (dense training, then pruning)")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
+        _axes(ax, "epoch (dense training, then pruning)", metric)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -35,12 +41,8 @@ def sparsity_over_steps(target_steps, target, actual_steps, actual, window, titl
     for step, name in ((window.begin_step, "begin_step"), (window.end_step, "end_step")):
         ax.axvline(step, color="grey", linestyle=":")
         ax.annotate(name, (step, 0.98), rotation=90, fontsize=8, color="grey", va="top")
-    ax.set_xlabel("retraining step")
-    ax.set_ylabel("sparsity")
     ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    ax.set_title(title)
+    _axes(ax, "retraining step", "sparsity", title, {"loc": "lower right"})
     fig.tight_layout()
     return fig
 
@@ -66,11 +68,7 @@ def sweep_curves(curves: dict[str, list[tuple]], column: int, label: str, title:
     for method, points in curves.items():
         points = sorted(points)
         ax.plot([p[0] for p in points], [p[column] for p in points], marker="o", label=method)
-    ax.set_xlabel("sparsity (share of prunable weights that are zero)")
-    ax.set_ylabel(label)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title(title)
+    _axes(ax, "sparsity (share of prunable weights that are zero)", label, title)
     fig.tight_layout()
     return fig
 
@@ -81,11 +79,8 @@ def frontier(curves: dict[str, list[tuple]], fronts: dict[str, list[tuple]]):
     for label, points in curves.items():
         line, = ax.plot(*zip(*fronts[label]), marker="", label=label)
         ax.scatter(*zip(*points), color=line.get_color(), s=18)
-    ax.set_xlabel("sparsity")
-    ax.set_ylabel("test accuracy")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("accuracy against sparsity: runs and frontiers")
+    _axes(ax, "sparsity", "test accuracy", "accuracy against sparsity: runs and frontiers",
+          {"fontsize": 8})
     fig.tight_layout()
     return fig
 
