@@ -8,6 +8,8 @@
 - The dense-model cache is the store itself: a pre-training is a run of its
   own, tagged with its key, holding the dense model; any process that shares
   the store finds it with `find_pretrained`.
+- Tuning and sweeps: one parent run (`study_run`, or an experiment run for a
+  sweep) with nested children (`child_run`, or experiment runs with a parent).
 """
 from __future__ import annotations
 
@@ -30,7 +32,9 @@ from .errors import TrackingError
 from .export import save_h5
 from .train import Observer
 
-ROLE = "pruning.role"  # tag: "experiment", "pretrain", later "study" / "trial"
+# Tag telling what a run is: experiment (also each tuning trial), pretrain, study,
+# study_worker, sweep, sweep_point or report.
+ROLE = "pruning.role"
 MAX_PARAMS_PER_BATCH = 100  # MLflow's limit for one log_batch call
 PRETRAIN_POLL_SECONDS = 3  # how often a process waiting for another's pre-training looks
 PRETRAIN_STALE_SECONDS = 1800  # a RUNNING pre-training silent this long is taken as dead
