@@ -28,8 +28,9 @@ def _add_config_flags(parser: argparse.ArgumentParser, cls, title: str) -> None:
         extra = {"nargs": "?", "const": "true"} if isinstance(f.default, bool) else {}
         if f.name == "search":  # entries merge into the default space; NAME=off drops one
             extra = {"action": "append"}
-        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=argparse.SUPPRESS,
-                           metavar=(f.name.upper() if not choices else "{" + ",".join(choices) + "}"),
+        metavar = "{" + ",".join(choices) + "}" if choices else f.name.upper()
+        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, metavar=metavar,
+                           default=argparse.SUPPRESS,
                            help=f"{f.metadata['help']} (default: {default})", **extra)
 
 

@@ -24,8 +24,8 @@ AUTO = "auto"  # how "derive this from the rest" is spelled on the command line
 # The fields that determine the dense pre-trained model (with the data's digest):
 # runs that agree on them share one pre-training.
 PRETRAIN_FIELDS = ("dataset", "val_fraction", "model", "alpha", "input_size", "bn_momentum",
-                   "augment", "shift_pixels", "pretrain_epochs", "pretrain_lr", "lr_schedule", "weight_decay",
-                   "batch_size", "seed")
+                   "augment", "shift_pixels", "pretrain_epochs", "pretrain_lr", "lr_schedule",
+                   "weight_decay", "batch_size", "seed")
 
 
 def _f(default, help: str, choices: tuple | None = None):

@@ -78,7 +78,8 @@ def tflite_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray, batch_size: int
             interpreter.allocate_tensors()
         interpreter.set_tensor(index_in, batch)
         interpreter.invoke()
-        correct += int(np.sum(interpreter.get_tensor(index_out).argmax(-1) == y[start: start + size]))
+        predicted = interpreter.get_tensor(index_out).argmax(-1)
+        correct += int(np.sum(predicted == y[start: start + size]))
     return correct / len(x)
 
 

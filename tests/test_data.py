@@ -24,7 +24,8 @@ def test_mnist_npz_is_read_and_split(tmp_path):
     splits = data.load("mnist", str(tmp_path), val_fraction=0.2, seed=0)
     assert splits.x_train.shape == (40, 28, 28, 1) and splits.x_val.shape == (10, 28, 28, 1)
     assert splits.x_test.shape == (20, 28, 28, 1) and splits.num_classes == 10
-    assert splits.x_train.dtype == np.float32 and 0 <= splits.x_train.min() <= splits.x_train.max() <= 1
+    assert splits.x_train.dtype == np.float32
+    assert 0 <= splits.x_train.min() <= splits.x_train.max() <= 1
     # every training image is in exactly one of train/val
     seen = np.concatenate([splits.x_train, splits.x_val]).reshape(50, -1)
     assert len({row.tobytes() for row in seen}) == 50

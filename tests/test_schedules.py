@@ -34,7 +34,8 @@ def test_constant_sparsity_matches_tfmot():
     for step in range(0, 30):
         update, sparsity = theirs(tf.constant(step, tf.int64))
         assert bool(update) == schedules.is_update_step(step, window)
-        assert float(sparsity) == pytest.approx(schedules.constant_sparsity(step, 0, 0.7, 10, 20, 3))
+        ours = schedules.constant_sparsity(step, 0, 0.7, 10, 20, 3)
+        assert float(sparsity) == pytest.approx(ours)
 
 
 def test_sparsity_in_force_holds_last_update():
