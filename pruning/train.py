@@ -20,7 +20,9 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
 from . import masks as mask_math
 from . import schedules
 
-PRUNABLE = (keras.layers.Dense, keras.layers.Conv2D)  # DepthwiseConv2D is a Conv2D
+# tfmot's registry lists no prunable weights for DepthwiseConv2D (nor any other layer
+# type of our models): Dense and Conv2D kernels are what magnitude pruning reaches.
+PRUNABLE = (keras.layers.Dense, keras.layers.Conv2D)
 
 
 class Observer:
@@ -125,8 +127,7 @@ def prunable_kernels(model, include_output: bool) -> dict[str, np.ndarray]:
     for layer in model.layers:
         inner = getattr(layer, "layer", layer)
         if _is_prunable(inner, include_output):
-            kernel = getattr(inner, "depthwise_kernel", None)
-            out[inner.name] = (kernel if kernel is not None else inner.kernel).numpy()
+            out[inner.name] = inner.kernel.numpy()
     return out
 
 

@@ -87,3 +87,17 @@ def test_divergence_raises(tmp_path):
     model = models.build("mlp", splits.input_shape, splits.num_classes, config)
     with pytest.raises(train.TrainingDiverged, match="lower the learning rate"):
         train.pretrain(model, splits, config)
+
+
+def test_mobilenetv2_is_one_graph_whose_convs_get_wrapped():
+    """keras.applications' layers sit in our model (not one nested layer), so every
+    Conv2D is reached; tfmot has nothing to prune in depthwise convs, so they stay."""
+    config = ExperimentConfig(model="mobilenetv2", alpha=0.35, input_size=32,
+                              bn_momentum=0.9, frequency=1)
+    dense = models.build("mobilenetv2", (20, 10, 1), 10, config)
+    assert not any(isinstance(layer, keras.Model) for layer in dense.layers)
+    bn = [l for l in dense.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert bn and all(l.momentum == 0.9 for l in bn)
+    wrapped = train.wrap_for_pruning(dense, config, schedules.Window(0, 10, 1, 20))
+    convs = [l for l in dense.layers if type(l) is keras.layers.Conv2D]
+    assert {w.layer.name for w in train.pruned_wrappers(wrapped)} == {c.name for c in convs}
