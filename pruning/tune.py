@@ -131,6 +131,9 @@ def make_objective(study, base, tune, dims, parent_run_id, mlt):
                                     tags={"trial_number": trial.number,
                                           "study_name": tune.study_name},
                                     finished_on=(optuna.TrialPruned,))
+            values = values_of(result.metrics)
+            if any(not math.isfinite(v) for v in np.atleast_1d(values)):
+                raise train.TrainingDiverged(f"trial {trial.number}: objective is {values}")
             state = "complete"
         except optuna.TrialPruned:
             state = "pruned"
@@ -139,9 +142,6 @@ def make_objective(study, base, tune, dims, parent_run_id, mlt):
             if reporter.run_id:
                 mlt.set_tags(reporter.run_id, {"trial_state": state})
         trial.set_user_attr("config", result.config.to_json())
-        values = values_of(result.metrics)
-        if any(not math.isfinite(v) for v in np.atleast_1d(values)):
-            raise train.TrainingDiverged(f"trial {trial.number}: objective is {values}")
         return values
 
     return objective
