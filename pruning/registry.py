@@ -19,9 +19,6 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._items)
 
-    def __contains__(self, name) -> bool:
-        return name in self._items
-
     def get(self, name: str):
         if name not in self._items:
             raise ConfigError(self.kind, f"unknown {self.kind} {name!r}; choose one of: "

@@ -112,13 +112,9 @@ def pruned_wrappers(model) -> list:
 
 def current_masks(model) -> dict[str, np.ndarray]:
     """{layer name: kept-weights mask} of a model wrapped for pruning."""
-    out = {}
-    for wrapper in pruned_wrappers(model):
-        for weight, mask, _ in wrapper.pruning_vars:
-            name = wrapper.layer.name if len(wrapper.pruning_vars) == 1 \
-                else f"{wrapper.layer.name}/{weight.name.split('/')[-1].split(':')[0]}"
-            out[name] = mask.numpy().astype(bool)
-    return out
+    # Dense and Conv2D have one prunable weight (the kernel), hence one mask each.
+    return {wrapper.layer.name: wrapper.pruning_vars[0][1].numpy().astype(bool)
+            for wrapper in pruned_wrappers(model)}
 
 
 def prunable_kernels(model, include_output: bool) -> dict[str, np.ndarray]:
