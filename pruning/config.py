@@ -73,6 +73,20 @@ class ExperimentConfig:
     end_fraction: float = _f(0.7, "where pruning ends, as a share of the retraining steps; "
                                   "the rest fine-tunes with the masks fixed")
     prune_output: bool = _f(False, "prune the output layer too")
+    pruning_policy: str = _f("all", "layers pruned: all Dense and Conv2D (policy all), or "
+                                    "tfmot's PruneForLatencyOnXNNPack (1x1 convs only, laid "
+                                    "out for XNNPACK's sparse inference; model "
+                                    "mobilenetv2_xnnpack)", ("all", "xnnpack"))
+    sparsity_m_by_n: str = _f("", "M,N: tfmot M-by-N structured pruning, M zeros in every N "
+                                  "consecutive input weights (e.g. 2,4: 50%), in place of "
+                                  "initial/final_sparsity; empty: unstructured")
+    qat_epochs: int = _f(0, "epochs of pruning-preserving quantization-aware training after "
+                            "pruning (tfmot Default8BitPrunePreserveQuantizeScheme); its int8 "
+                            "TFLite is measured beside the post-training one; 0: none")
+    qat_lr: float = _f(1e-4, "Adam learning rate of quantization-aware training")
+    tflite_sparse: bool = _f(False, "also convert the pruned model with TFLite's "
+                                    "EXPERIMENTAL_SPARSITY (zeros not stored) and measure "
+                                    "its size, accuracy and latency")
     # measurement and logging
     int8_granularity: str = _f("per_channel", "int8 weight scales: one per output channel "
                                               "(safe for convs) or one per tensor (fewer "
@@ -105,10 +119,11 @@ class ExperimentConfig:
                      "calibration_samples", "latency_runs"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 1")
-        for name in ("mask_log_every", "input_size", "seed", "weight_decay", "shift_pixels"):
+        for name in ("mask_log_every", "input_size", "seed", "weight_decay", "shift_pixels",
+                     "qat_epochs"):
             if getattr(self, name) < 0:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 0")
-        for name in ("pretrain_lr", "retrain_lr", "power", "alpha"):
+        for name in ("pretrain_lr", "retrain_lr", "qat_lr", "power", "alpha"):
             if getattr(self, name) <= 0:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be > 0")
         if not 0.0 < self.val_fraction < 1.0:
@@ -119,6 +134,7 @@ class ExperimentConfig:
             raise ConfigError("end_fraction", "need 0 <= begin_fraction < end_fraction <= 1, got "
                               f"begin_fraction={self.begin_fraction}, "
                               f"end_fraction={self.end_fraction}")
+        self.m_by_n()  # validates the spelling
         if self.begin_step is not None and self.begin_step < 0:
             raise ConfigError("begin_step", f"begin_step={self.begin_step} must be >= 0 or auto")
         if self.begin_step is not None and self.end_step is not None:
@@ -132,6 +148,26 @@ class ExperimentConfig:
                                   f"{self.end_step - self.begin_step} must be a multiple of "
                                   f"frequency={self.frequency}, or final_sparsity is never "
                                   "reached")
+
+    def m_by_n(self) -> tuple[int, int] | None:
+        """sparsity_m_by_n as tfmot takes it: (M, N), or None when unstructured."""
+        if not self.sparsity_m_by_n:
+            return None
+        try:
+            m, n = (int(v) for v in self.sparsity_m_by_n.split(","))
+        except ValueError:
+            m = n = 0
+        if not 0 < m < n:
+            raise ConfigError("sparsity_m_by_n", f"sparsity_m_by_n={self.sparsity_m_by_n!r} "
+                              "must be M,N with 0 < M < N (e.g. 2,4), or empty")
+        return m, n
+
+    def sparsity_targets(self) -> tuple[float, float]:
+        """(initial, final) sparsity the masks follow: M/N throughout when M-by-N."""
+        if self.m_by_n():
+            m, n = self.m_by_n()
+            return m / n, m / n
+        return self.initial_sparsity, self.final_sparsity
 
     # -- conversions ----------------------------------------------------------
     def to_dict(self) -> dict:
@@ -224,6 +260,9 @@ class SweepConfig:
                                            "magnitude), unit (neurons by L2 norm), global "
                                            "(one magnitude threshold), gradual (tfmot "
                                            "retraining; slow)")
+    finetune_epochs: int = _f(0, "epochs of training after each one-shot pruning, at the "
+                                 "base retrain_lr with the masks fixed (a unit-pruned MLP "
+                                 "trains as its shrunk dense self); 0: none")
 
     def __post_init__(self):
         from .methods import METHODS
@@ -236,6 +275,9 @@ class SweepConfig:
         for value in values:
             if not 0.0 <= value < 1.0:
                 raise ConfigError("sparsities", f"sparsities: {value} is outside [0, 1)")
+        if self.finetune_epochs < 0:
+            raise ConfigError("finetune_epochs", f"finetune_epochs={self.finetune_epochs} "
+                              "must be >= 0")
         for method in self.method_list():
             METHODS.get(method)
 

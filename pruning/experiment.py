@@ -17,6 +17,7 @@ import numpy as np
 
 from . import __version__, data, export, models, plots, schedules, train
 from .config import PRETRAIN_FIELDS, ExperimentConfig
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ def pretrain_key(config: ExperimentConfig, data_digest: str) -> str:
 
 
 def run_name(config: ExperimentConfig) -> str:
+    if config.m_by_n():
+        return f"{config.model}-{config.dataset}-{config.sparsity_m_by_n.replace(',', 'by')}"
     if config.schedule == "constant_sparsity":
         return f"{config.model}-{config.dataset}-const{config.final_sparsity:.0%}"
     return (f"{config.model}-{config.dataset}-"
@@ -64,7 +67,29 @@ def prepare(config: ExperimentConfig):
     steps = train.steps_per_epoch(len(splits.x_train), config.batch_size)
     window = schedules.resolve_window(config, steps)
     resolved = config.replace(begin_step=window.begin_step, end_step=window.end_step)
+    if config.pruning_policy != "all" or config.m_by_n() or config.qat_epochs:
+        _check_prunable(resolved, splits, window)
     return resolved, splits, window
+
+
+def _check_prunable(config, splits, window) -> None:
+    """tfmot refuses a model that a policy, M-by-N or quantization cannot handle only when
+    it wraps it, after pre-training: wrap an untrained one now to fail first."""
+    model = models.build(config.model, splits.input_shape, splits.num_classes, config)
+    try:
+        train.wrap_for_pruning(model, config, window)
+    except ValueError as e:
+        name = "sparsity_m_by_n" if "m_by_n" in str(e) else "pruning_policy"
+        hint = ("use model=mobilenetv2_xnnpack or pruning_policy=all"
+                if name == "pruning_policy" else "use a model whose kernels it fits, or empty")
+        raise ConfigError(name, f"{name}={getattr(config, name)!r} cannot prune "
+                          f"model={config.model} ({hint}): {e}") from None
+    if config.qat_epochs:
+        try:
+            train.quantize_model(model)
+        except (ValueError, RuntimeError) as e:
+            raise ConfigError("qat_epochs", f"qat_epochs={config.qat_epochs}: tfmot cannot "
+                              f"quantize model={config.model} (use 0): {e}") from None
 
 
 def run(config: ExperimentConfig, tracking: bool = True, observers=(),
@@ -120,10 +145,18 @@ def _execute(config, splits, window, recorder, observers, outputs: Outputs) -> R
                                             step_offset=len(dense_history))
     stripped = export.strip(pruned)
     metrics = {**dense_metrics, **_final_metrics(stripped, splits, config, outputs.test_set)}
+    qat = None
+    if config.qat_epochs:
+        qat, _ = train.quantization_aware(
+            stripped, splits, config, [*recorder.observers, *observers],
+            step_offset=len(dense_history) + len(retrain_history))
+        metrics["qat_sparsity"] = train.sparsity_metrics(
+            train.prunable_kernels(qat, config))["sparsity"]
     with tempfile.TemporaryDirectory() as tmp:
         metrics.update(_sizes(dense, stripped, Path(tmp)))
         if outputs.export:
             metrics.update(_tflite(dense, stripped, splits, config, Path(tmp), recorder))
+            metrics.update(_tflite_options(stripped, qat, splits, config))
             metrics["size_reduction"] = (metrics["dense_model_bytes"]
                                          / metrics["tflite_int8_bytes_gzip"])
     history = dense_history + retrain_history
@@ -159,7 +192,7 @@ def _dense_model(config, splits, key, recorder, observers):
 
 def _final_metrics(stripped, splits, config, test_set: bool) -> dict[str, float]:
     val = train.evaluate(stripped, splits.x_val, splits.y_val, config.batch_size)
-    kernels = train.prunable_kernels(stripped, config.prune_output)
+    kernels = train.prunable_kernels(stripped, config)
     weights = stripped.get_weights()
     metrics = {"final_val_accuracy": val["accuracy"], "final_val_loss": val["loss"],
                **train.sparsity_metrics(kernels),
@@ -203,12 +236,31 @@ def _tflite(dense, stripped, splits, config, folder: Path, recorder) -> dict[str
     return {k: float(v) for k, v in metrics.items()}
 
 
+def _tflite_options(stripped, qat, splits, config) -> dict[str, float]:
+    """The optional conversions: sparse storage, and int8 after quantization-aware
+    training. Each with its size, accuracy and latency, like the standard ones."""
+    conversions = {}
+    if config.tflite_sparse:
+        conversions["tflite_sparse"] = export.to_tflite_sparse(stripped)
+    if qat is not None:
+        conversions["tflite_qat_int8"] = export.to_tflite_quantized(qat)
+    metrics = {}
+    for name, tflite in conversions.items():
+        metrics.update({
+            f"{name}_bytes": len(tflite), f"{name}_bytes_gzip": export.gzip_size(tflite),
+            f"{name}_test_accuracy": export.tflite_accuracy(tflite, splits.x_test,
+                                                            splits.y_test),
+            f"{name}_latency_us": export.latency_us(tflite, splits.x_test[0],
+                                                    config.latency_runs)})
+    return {k: float(v) for k, v in metrics.items()}
+
+
 def figures(config, history, window, final_metrics) -> dict[str, object]:
     """The run's plots, from logged data only."""
     fn = schedules.SCHEDULES.get(config.schedule).sparsity
     steps = list(range(window.total_steps + 1))
-    target = [schedules.sparsity_in_force(s, window, fn, config.initial_sparsity,
-                                          config.final_sparsity, config.power) for s in steps]
+    target = [schedules.sparsity_in_force(s, window, fn, *config.sparsity_targets(),
+                                          config.power) for s in steps]
     retrain = history[config.pretrain_epochs:]
     spe = window.total_steps // config.retrain_epochs
     actual_steps = [(i + 1) * spe for i in range(len(retrain))]
@@ -227,9 +279,12 @@ def figures(config, history, window, final_metrics) -> dict[str, object]:
 def summary(config, metrics) -> str:
     """A few lines that answer "what did this cost": the run's description in the UI."""
     m = metrics
-    lines = [f"**{run_name(config)}**: {config.model} on {config.dataset}, {config.schedule} "
-             f"{config.initial_sparsity:.0%} -> {config.final_sparsity:.0%} over retraining "
-             f"steps {config.begin_step}-{config.end_step}.", ""]
+    initial, final = config.sparsity_targets()
+    how = (f"{config.sparsity_m_by_n.replace(',', ':')} structured" if config.m_by_n()
+           else f"{config.schedule} {initial:.0%} -> {final:.0%}")
+    lines = [f"**{run_name(config)}**: {config.model} on {config.dataset}, {how} over "
+             f"retraining steps {config.begin_step}-{config.end_step} (policy "
+             f"{config.pruning_policy}).", ""]
     if "test_accuracy" in m:
         lines.append(f"- test accuracy {m['test_accuracy']:.4f} (dense "
                      f"{m.get('dense_test_accuracy', float('nan')):.4f}"
@@ -243,10 +298,31 @@ def summary(config, metrics) -> str:
     if "tflite_int8_bytes_gzip" in m:
         lines.append(f"- gzipped int8 TFLite {m['tflite_int8_bytes_gzip'] / 1024:.0f} KB "
                      f"({m['size_reduction']:.1f}x smaller than the dense file)")
-        lines.append(f"- batch-1 latency: dense {m['dense_latency_us']:.0f} us, pruned "
-                     f"{m['latency_us']:.0f} us (unstructured zeros do not speed up dense "
-                     f"kernels), int8 {m['int8_latency_us']:.0f} us")
+        lines.append(f"- batch-1 latency: dense {m['dense_latency_us']:.1f} us; pruned "
+                     f"{m['latency_us']:.1f} us, {_speed(m, 'latency_us')}; int8 "
+                     f"{m['int8_latency_us']:.1f} us, {_speed(m, 'int8_latency_us')}")
+    if "tflite_sparse_bytes" in m:
+        lines.append(f"- sparse-storage TFLite {m['tflite_sparse_bytes'] / 1024:.0f} KB (vs "
+                     f"{m['tflite_bytes'] / 1024:.0f} KB), accuracy "
+                     f"{m['tflite_sparse_test_accuracy']:.4f}, latency "
+                     f"{m['tflite_sparse_latency_us']:.1f} us, "
+                     f"{_speed(m, 'tflite_sparse_latency_us')}")
+    if "tflite_qat_int8_bytes" in m:
+        lines.append(f"- pruning-preserving QAT ({config.qat_epochs} epochs; sparsity kept "
+                     f"{m['qat_sparsity']:.4f}): int8 accuracy "
+                     f"{m['tflite_qat_int8_test_accuracy']:.4f} (post-training int8 "
+                     f"{m['tflite_int8_test_accuracy']:.4f}), gzipped "
+                     f"{m['tflite_qat_int8_bytes_gzip'] / 1024:.0f} KB, latency "
+                     f"{m['tflite_qat_int8_latency_us']:.1f} us")
     return "\n".join(lines) + "\n"
+
+
+def _speed(metrics, key: str) -> str:
+    """How `key`'s latency compares with the dense float model's, said plainly."""
+    ratio = metrics["dense_latency_us"] / metrics[key]
+    if ratio < 1.1:  # within timing noise, or slower
+        return f"no speed-up ({ratio:.2f}x the dense speed)"
+    return f"{ratio:.1f}x faster than dense"
 
 
 class _Offline:

@@ -57,6 +57,21 @@ def to_tflite_int8(model, representative: np.ndarray, per_channel: bool) -> byte
     return converter.convert()
 
 
+def to_tflite_sparse(model) -> bytes:
+    """Float TFLite that stores pruned kernels as sparse tensors (zeros not stored)."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+    return converter.convert()
+
+
+def to_tflite_quantized(qat_model) -> bytes:
+    """int8 TFLite of a quantization-aware-trained model: its learnt ranges, no
+    calibration; float inputs and outputs."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(qat_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    return converter.convert()
+
+
 def _interpreter(tflite: bytes, threads: int):
     from ai_edge_litert.interpreter import Interpreter
 

@@ -85,3 +85,62 @@ def mobilenetv2(input_shape, num_classes, config):
     x = base.output
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="output")(x)
     return keras.Model(inputs, outputs, name="mobilenetv2")
+
+
+def _divisible(value: float, divisor: int = 8) -> int:
+    """MobileNet's channel rounding: to a multiple of 8, never below 90% of value."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+# (expansion, output channels, repeats, first stride): MobileNetV2's table 2.
+MOBILENETV2_BLOCKS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                      (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+@MODELS.register("mobilenetv2_xnnpack")
+def mobilenetv2_xnnpack(input_shape, num_classes, config):
+    """MobileNetV2 with the layout XNNPACK's sparse inference (and tfmot's
+    PruneForLatencyOnXNNPack) needs: every stride-2 3x3 conv is a symmetric
+    ZeroPadding2D(1) then a VALID conv. Keras' MobileNetV2 pads its stem 'same' and
+    its stride-2 depthwise convs asymmetrically, which tfmot's policy refuses; the
+    blocks, widths and output shapes are otherwise the same.
+    """
+    bn = lambda: keras.layers.BatchNormalization(momentum=config.bn_momentum,  # noqa: E731
+                                                 epsilon=1e-3)
+    inputs = keras.Input(input_shape)
+    x = inputs
+    side = config.input_size or input_shape[0]
+    if side != input_shape[0]:
+        x = keras.layers.Resizing(side, side, name="upscale")(x)
+    if input_shape[-1] == 1:
+        x = keras.layers.Concatenate()([x, x, x])
+    x = keras.layers.ZeroPadding2D(1)(x)
+    x = keras.layers.Conv2D(_divisible(32 * config.alpha), 3, strides=2, padding="valid",
+                            use_bias=False, name="stem")(x)
+    x = keras.layers.ReLU(6.0)(bn()(x))
+    block = 0
+    for expansion, channels, repeats, first_stride in MOBILENETV2_BLOCKS:
+        for i in range(repeats):
+            stride, inp = (first_stride if i == 0 else 1), x.shape[-1]
+            out, y = _divisible(channels * config.alpha), x
+            if expansion != 1:
+                y = keras.layers.Conv2D(inp * expansion, 1, use_bias=False,
+                                        name=f"block{block}_expand")(y)
+                y = keras.layers.ReLU(6.0)(bn()(y))
+            if stride == 2:
+                y = keras.layers.ZeroPadding2D(1)(y)
+            y = keras.layers.DepthwiseConv2D(3, strides=stride, use_bias=False,
+                                             padding="same" if stride == 1 else "valid",
+                                             name=f"block{block}_depthwise")(y)
+            y = keras.layers.ReLU(6.0)(bn()(y))
+            y = bn()(keras.layers.Conv2D(out, 1, use_bias=False,
+                                         name=f"block{block}_project")(y))
+            x = keras.layers.Add()([x, y]) if stride == 1 and inp == out else y
+            block += 1
+    last = 1280 if config.alpha <= 1.0 else _divisible(1280 * config.alpha)
+    x = keras.layers.Conv2D(last, 1, use_bias=False, name="head")(x)
+    x = keras.layers.ReLU(6.0)(bn()(x))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="output")(x)
+    return keras.Model(inputs, outputs, name="mobilenetv2_xnnpack")

@@ -37,30 +37,45 @@ def masked_copy(dense, masks: dict[str, np.ndarray], drop_units: bool):
     return model
 
 
-def one_shot(dense, kernels, method: str, sparsity: float, splits, config, dense_latency):
+def one_shot(dense, kernels, method: str, sparsity: float, splits, config, dense_latency,
+             finetune_epochs: int):
+    """Prune `dense` at once; with `finetune_epochs`, then train the survivors (masks fixed;
+    a unit-pruned MLP is shrunk first and trained as the smaller dense network it is)."""
     masks = METHODS.get(method)(kernels, sparsity)
-    model = masked_copy(dense, masks, drop_units=method == "unit")
-    test = train.evaluate(model, splits.x_test, splits.y_test, config.batch_size)
-    metrics = {"test_accuracy": test["accuracy"], "test_loss": test["loss"],
-               **train.sparsity_metrics(train.prunable_kernels(model, config.prune_output))}
+    units = method == "unit"
+    model = masked_copy(dense, masks, drop_units=units)
+    metrics = train.sparsity_metrics(train.prunable_kernels(model, config))
     if method == "global" and sparsity > 0:
         metrics["threshold"] = global_threshold(kernels, masks)
-    if method == "unit":
-        metrics.update(_shrunk(model, masks, splits, config, dense_latency))
+    small = _shrink(model, masks) if units else None
+    if finetune_epochs:
+        metrics.update(_test_metrics(model, splits, config, "oneshot_"))
+        if small is not None:
+            train.finetune(small, splits, config, finetune_epochs)
+        else:
+            train.finetune(model, splits, config, finetune_epochs, masks, units)
+    metrics.update(_test_metrics(small or model, splits, config))
+    if small is not None:
+        tflite = export.to_tflite(small)
+        latency = export.latency_us(tflite, splits.x_test[0], config.latency_runs)
+        metrics.update(shrunk_params=float(small.count_params()),
+                       shrunk_tflite_bytes=float(len(tflite)), shrunk_latency_us=latency,
+                       speedup=dense_latency / latency)
     return metrics
 
 
-def _shrunk(model, masks, splits, config, dense_latency) -> dict[str, float]:
-    """Unit pruning's real saving: the physically smaller dense network."""
+def _test_metrics(model, splits, config, prefix: str = "") -> dict[str, float]:
+    test = train.evaluate(model, splits.x_test, splits.y_test, config.batch_size)
+    return {f"{prefix}test_accuracy": test["accuracy"], f"{prefix}test_loss": test["loss"]}
+
+
+def _shrink(model, masks):
+    """Unit pruning's real saving: the physically smaller dense network (MLPs); None for
+    other models, where the masked model is all there is."""
     try:
-        small = export.shrink_mlp(model, masks)
+        return export.shrink_mlp(model, masks)
     except ValueError:
-        return {}  # not an MLP: the masked model is all there is
-    tflite = export.to_tflite(small)
-    latency = export.latency_us(tflite, splits.x_test[0], config.latency_runs)
-    return {"shrunk_params": float(small.count_params()),
-            "shrunk_tflite_bytes": float(len(tflite)), "shrunk_latency_us": latency,
-            "speedup": dense_latency / latency}
+        return None
 
 
 def gradual(config: ExperimentConfig, sparsity: float, parent: str, tags: dict) -> tuple:
@@ -87,7 +102,7 @@ def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str |
     points = []
     with mlt.experiment_run(params, name, tags) as parent:
         dense, pretrain_run_id = experiment.ensure_pretrained(base, parent)
-        kernels = train.prunable_kernels(dense, base.prune_output)
+        kernels = train.prunable_kernels(dense, base)
         dense_latency = export.latency_us(export.to_tflite(dense), splits.x_test[0],
                                           base.latency_runs)
         for method in sweep.method_list():
@@ -99,9 +114,10 @@ def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str |
                     metrics, run_id = gradual(base, sparsity, parent, point_tags)
                 else:
                     metrics = one_shot(dense, kernels, method, sparsity, splits, base,
-                                       dense_latency)
+                                       dense_latency, sweep.finetune_epochs)
                     run_id = mlt.child_run(parent, f"{method}-{sparsity:.0%}",
-                                           {"method": method, "requested_sparsity": sparsity},
+                                           {"method": method, "requested_sparsity": sparsity,
+                                            "finetune_epochs": sweep.finetune_epochs},
                                            metrics, {**point_tags, "pruning.role": "sweep_point"})
                 points.append(Point(method, sparsity, metrics, run_id))
                 print_line(f"{method:8s} {sparsity:5.0%}: test accuracy "

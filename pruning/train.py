@@ -18,11 +18,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
 )
 
 from . import masks as mask_math
-from . import schedules
-
-# tfmot's registry lists no prunable weights for DepthwiseConv2D (nor any other layer
-# type of our models): Dense and Conv2D kernels are what magnitude pruning reaches.
-PRUNABLE = (keras.layers.Dense, keras.layers.Conv2D)
+from . import policies, schedules
 
 
 class Observer:
@@ -117,18 +113,24 @@ def current_masks(model) -> dict[str, np.ndarray]:
             for wrapper in pruned_wrappers(model)}
 
 
-def prunable_kernels(model, include_output: bool) -> dict[str, np.ndarray]:
-    """{layer name: kernel} of the layers pruning applies to, wrapped or not."""
+def prunable_kernels(model, config) -> dict[str, np.ndarray]:
+    """{layer name: kernel} of the layers config's pruning policy applies to, wrapped or
+    not."""
+    policy = policies.of(config)
     out = {}
     for layer in model.layers:
         inner = getattr(layer, "layer", layer)
-        if _is_prunable(inner, include_output):
-            out[inner.name] = inner.kernel.numpy()
+        if policy.allow_pruning(inner):
+            out[inner.name] = _kernel(layer, inner)
     return out
 
 
-def _is_prunable(layer, include_output: bool) -> bool:
-    return isinstance(layer, PRUNABLE) and (include_output or layer.name != "output")
+def _kernel(layer, inner) -> np.ndarray:
+    if hasattr(inner.kernel, "numpy"):
+        return inner.kernel.numpy()
+    # A quantize wrapper swaps the kernel attribute for its fake-quantized tensor; the
+    # trained variable is still among the wrapper's weights.
+    return next(w for w in layer.weights if w.name.endswith("/kernel:0")).numpy()
 
 
 def sparsity_metrics(kernels: dict[str, np.ndarray]) -> dict[str, float]:
@@ -181,6 +183,30 @@ def pretrain(model, splits, config, observers=()) -> list[dict[str, float]]:
     return _fit(model, splits, config, phase, observers)
 
 
+class _HoldMasks(keras.callbacks.Callback):
+    """Re-applies fixed masks after every batch: pruned weights stay zero while the rest
+    train. With `units`, a removed unit's bias stays zero too (it outputs nothing)."""
+
+    def __init__(self, masks: dict[str, np.ndarray], units: bool):
+        super().__init__()
+        self.masks, self.units = masks, units
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, mask in self.masks.items():
+            layer = self.model.get_layer(name)
+            layer.kernel.assign(layer.kernel * mask)
+            if self.units and layer.use_bias:
+                layer.bias.assign(layer.bias * mask.reshape(-1, mask.shape[-1]).any(axis=0))
+
+
+def finetune(model, splits, config, epochs: int, masks=None, units: bool = False):
+    """Plain training of an already pruned (or shrunk) model at config.retrain_lr, with
+    `masks` ({layer: kept}) held fixed; returns the per-epoch metrics."""
+    phase = Phase("finetune", epochs, config.retrain_lr, 0)
+    callbacks = [_HoldMasks(masks, units)] if masks else []
+    return _fit(model, splits, config, phase, (), callbacks)
+
+
 def wrap_for_pruning(dense_model, config, window: schedules.Window):
     """A copy of `dense_model` with its prunable layers wrapped by tfmot.
 
@@ -189,14 +215,9 @@ def wrap_for_pruning(dense_model, config, window: schedules.Window):
     """
     copy = keras.models.clone_model(dense_model)
     copy.set_weights(dense_model.get_weights())
-    schedule = schedules.build(config, window)
-
-    def wrap(layer):
-        if _is_prunable(layer, config.prune_output):
-            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
-        return layer
-
-    return keras.models.clone_model(copy, clone_function=wrap)
+    return tfmot.sparsity.keras.prune_low_magnitude(
+        copy, pruning_schedule=schedules.build(config, window),
+        pruning_policy=policies.of(config), sparsity_m_by_n=config.m_by_n())
 
 
 def retrain(dense_model, splits, config, window: schedules.Window, observers=(),
@@ -212,8 +233,8 @@ def retrain(dense_model, splits, config, window: schedules.Window, observers=(),
     def extra(model, epoch):
         step = int(pruned_wrappers(model)[0].pruning_step.numpy())
         metrics = {"target_sparsity": schedules.sparsity_in_force(
-            step, window, fn, config.initial_sparsity, config.final_sparsity, config.power)}
-        metrics.update(sparsity_metrics(prunable_kernels(model, config.prune_output)))
+            step, window, fn, *config.sparsity_targets(), config.power)}
+        metrics.update(sparsity_metrics(prunable_kernels(model, config)))
         final = epoch == config.retrain_epochs - 1
         if final or (config.mask_log_every and (epoch + 1) % config.mask_log_every == 0):
             current = current_masks(model)
@@ -227,6 +248,35 @@ def retrain(dense_model, splits, config, window: schedules.Window, observers=(),
     phase = Phase("retrain", config.retrain_epochs, config.retrain_lr, step_offset)
     history = _fit(model, splits, config, phase, observers,
                    callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], extra=extra)
+    return model, history
+
+
+class _Prefixed(Observer):
+    """Passes epochs on under prefixed names: a phase's own metric series."""
+
+    def __init__(self, prefix: str, observers):
+        self.prefix, self.observers = prefix, observers
+
+    def epoch_end(self, step, metrics):
+        for observer in self.observers:
+            observer.epoch_end(step, {self.prefix + k: v for k, v in metrics.items()})
+
+
+def quantize_model(model):
+    """A fake-quantized int8 copy that keeps the zeros of a stripped pruned model
+    (tfmot's pruning-preserving scheme): what quantization-aware training trains."""
+    annotated = tfmot.quantization.keras.quantize_annotate_model(model)
+    return tfmot.quantization.keras.quantize_apply(
+        annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())
+
+
+def quantization_aware(pruned, splits, config, observers=(), step_offset: int = 0):
+    """Pruning-preserving quantization-aware training of a stripped pruned model for
+    config.qat_epochs at config.qat_lr; returns (QAT model, history). Its epochs reach
+    observers as qat_* metrics."""
+    model = quantize_model(pruned)
+    phase = Phase("qat", config.qat_epochs, config.qat_lr, step_offset)
+    history = _fit(model, splits, config, phase, [_Prefixed("qat_", observers)])
     return model, history
 
 

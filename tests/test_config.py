@@ -35,11 +35,13 @@ def test_frozen():
     ({"retrain_epochs": 0}, "retrain_epochs", ">= 1"),
     ({"pretrain_epochs": 0}, "pretrain_epochs", ">= 1"),
     ({"dataset": "imagenet"}, "dataset", "choose one of: cifar10, fashion_mnist, mnist"),
-    ({"model": "resnet"}, "model", "choose one of: cnn, mlp, mlp_large, mobilenetv2"),
+    ({"model": "resnet"}, "model", "choose one of: cnn, mlp, mlp_large, mobilenetv2, mobilenetv2_xnnpack"),
     ({"schedule": "cubic"}, "schedule", "constant_sparsity, polynomial_decay"),
     ({"lr_schedule": "step"}, "lr_schedule", "cosine, constant"),
     ({"end_fraction": 0.0}, "end_fraction", "begin_fraction < end_fraction"),
     ({"retrain_lr": float("nan")}, "retrain_lr", "finite"),
+    ({"pruning_policy": "fast"}, "pruning_policy", "choose one of: all, xnnpack"),
+    ({"qat_epochs": -1}, "qat_epochs", ">= 0"),
 ])
 def test_bad_values_name_the_parameter(changes, parameter, fragment):
     with pytest.raises(ConfigError) as info:

@@ -20,7 +20,7 @@ def dense():
 
 def test_unit_shrinking_preserves_outputs(dense):
     model, splits = dense
-    kernels = train.prunable_kernels(model, include_output=False)
+    kernels = train.prunable_kernels(model, ExperimentConfig())
     masks = methods.unit_masks(kernels, 0.6)
     pruned = sweep.masked_copy(model, masks, drop_units=False)  # keep biases: folded on shrink
     small = export.shrink_mlp(pruned, masks)
@@ -34,6 +34,42 @@ def test_shrinking_refuses_non_mlps():
     config = ExperimentConfig(model="cnn")
     with pytest.raises(ValueError, match="Flatten \\+ Dense"):
         export.shrink_mlp(models.build("cnn", (20, 10, 1), 10, config), {})
+
+
+@pytest.mark.parametrize("method", ["weight", "global"])
+def test_finetuning_keeps_the_masks(dense, method):
+    model, splits = dense
+    config = ExperimentConfig(dataset="synthetic", batch_size=64, latency_runs=5)
+    kernels = train.prunable_kernels(model, ExperimentConfig())
+    metrics = sweep.one_shot(model, kernels, method, 0.8, splits, config, 1.0,
+                             finetune_epochs=2)
+    assert metrics["sparsity"] == pytest.approx(0.8, abs=1e-3)
+    assert {"oneshot_test_accuracy", "test_accuracy"} <= metrics.keys()
+
+
+def test_hold_masks_zeroes_removed_units_after_training(dense):
+    model, splits = dense
+    config = ExperimentConfig(dataset="synthetic", batch_size=64)
+    masks = methods.unit_masks(train.prunable_kernels(model, ExperimentConfig()), 0.5)
+    pruned = sweep.masked_copy(model, masks, drop_units=True)
+    before = pruned.get_layer("fc1").get_weights()[0].copy()
+    train.finetune(pruned, splits, config, 1, masks, units=True)
+    kernel, bias = pruned.get_layer("fc1").get_weights()
+    removed = ~masks["fc1"].any(axis=0)
+    assert removed.sum() == 150
+    assert not kernel[:, removed].any() and not bias[removed].any()
+    assert not np.allclose(kernel[:, ~removed], before[:, ~removed])  # the rest trained
+
+
+def test_unit_finetuning_trains_the_shrunk_network(dense):
+    model, splits = dense
+    config = ExperimentConfig(dataset="synthetic", batch_size=64, latency_runs=5)
+    kernels = train.prunable_kernels(model, ExperimentConfig())
+    metrics = sweep.one_shot(model, kernels, "unit", 0.5, splits, config, 1.0,
+                             finetune_epochs=1)
+    assert metrics["shrunk_params"] < model.count_params() / 2
+    assert metrics["oneshot_test_loss"] != metrics["test_loss"]  # it trained
+    assert metrics["shrunk_latency_us"] > 0
 
 
 def test_latency_is_positive(dense):
@@ -70,7 +106,8 @@ def test_sweep_creates_a_child_run_per_point_and_plots(store):
 
 @pytest.mark.parametrize("changes,fragment", [({"sparsities": "0.5,1.2"}, "outside [0, 1)"),
                                               ({"sparsities": "half"}, "comma-separated"),
-                                              ({"methods": "weight,magic"}, "unknown method")])
+                                              ({"methods": "weight,magic"}, "unknown method"),
+                                              ({"finetune_epochs": -1}, "finetune_epochs")])
 def test_bad_sweep_config(changes, fragment):
     with pytest.raises(ConfigError, match=re.escape(fragment)):
         SweepConfig(**changes)

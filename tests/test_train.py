@@ -36,7 +36,7 @@ def pruned_run():
 def test_each_layer_reaches_the_requested_sparsity(pruned_run):
     config, _, _, pruned, history, *_ = pruned_run
     stripped = export.strip(pruned)
-    kernels = train.prunable_kernels(stripped, include_output=False)
+    kernels = train.prunable_kernels(stripped, ExperimentConfig())
     assert set(kernels) == {"fc1", "fc2"}
     for name, kernel in kernels.items():
         # tfmot keeps round((1 - s) * n) weights of each layer

@@ -1,0 +1,49 @@
+"""*Which* layers magnitude pruning wraps: tfmot pruning policies, by name.
+
+A policy answers `allow_pruning(layer)` for tfmot's `prune_low_magnitude` and for
+everything that later asks which kernels were pruned (sparsity metrics, sweeps).
+"""
+from __future__ import annotations
+
+import tensorflow_model_optimization as tfmot
+import tf_keras as keras
+
+from .registry import Registry
+
+POLICIES = Registry("pruning_policy")
+
+
+class PrunableLayers(tfmot.sparsity.keras.PruningPolicy):
+    """Every Dense and Conv2D kernel; the output layer only if asked.
+
+    tfmot's registry lists no prunable weights for DepthwiseConv2D (nor for any other
+    layer type of our models), so these are all that magnitude pruning can reach.
+    """
+
+    def __init__(self, include_output: bool):
+        self.include_output = include_output
+
+    def allow_pruning(self, layer) -> bool:
+        return (isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D))
+                and (self.include_output or layer.name != "output"))
+
+    def ensure_model_supports_pruning(self, model) -> None:
+        """Any functional model: layers this policy does not allow stay dense."""
+
+
+@POLICIES.register("all")
+def _all(config):
+    return PrunableLayers(config.prune_output)
+
+
+@POLICIES.register("xnnpack")
+def _xnnpack(config):
+    # Only 1x1 convs, and tfmot checks the whole graph (3x3 stride-2 stem after a
+    # ZeroPadding2D, supported ops up to a GlobalAveragePooling2D), so that XNNPACK's
+    # sparse inference can run the result: see models.mobilenetv2_xnnpack.
+    return tfmot.sparsity.keras.PruneForLatencyOnXNNPack()
+
+
+def of(config):
+    """The policy `config.pruning_policy` names."""
+    return POLICIES.get(config.pruning_policy)(config)
