@@ -31,7 +31,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, cls, title: str) -> None:
         metavar = "{" + ",".join(choices) + "}" if choices else f.name.upper()
         group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, metavar=metavar,
                            default=argparse.SUPPRESS,
-                           help=f"{f.metadata['help']} (default: {default})", **extra)
+                           help=f"{f.metadata['help']} (default: {default})".replace("%", "%%"),
+                           **extra)
 
 
 def _add_tracking_flags(parser: argparse.ArgumentParser) -> None:
