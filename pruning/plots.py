@@ -85,6 +85,24 @@ def frontier(curves: dict[str, list[tuple]], fronts: dict[str, list[tuple]]):
     return fig
 
 
+def accuracy_vs_cost(points: dict[str, list[tuple]]):
+    """What pruning saves when shipped: accuracy against batch-1 latency and file size,
+    one marker series per group and method ((latency_us, bytes, accuracy) points)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for label, values in points.items():
+        latency, size, accuracy = zip(*values)
+        axes[0].scatter(latency, accuracy, s=18, label=label)
+        axes[1].scatter([b / 1024 for b in size], accuracy, s=18, label=label)
+    _axes(axes[0], "batch-1 latency of the shipped model (us)", "test accuracy",
+          "accuracy against latency", {"fontsize": 7})
+    _axes(axes[1], "shipped file (KB)", "test accuracy", "accuracy against size",
+          {"fontsize": 7})
+    for ax in axes:
+        ax.set_xscale("log")
+    fig.tight_layout()
+    return fig
+
+
 def study_figures(study, pareto: bool, objective_names: tuple[str, str]) -> dict[str, object]:
     """Optuna's own plots of a study (matplotlib backend), by name."""
     import optuna

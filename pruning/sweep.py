@@ -108,6 +108,7 @@ def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str |
         for method in sweep.method_list():
             for sparsity in sweep.sparsity_list():
                 point_tags = {"method": method, "requested_sparsity": sparsity,
+                              "finetune_epochs": sweep.finetune_epochs,
                               "pretrain_run_id": pretrain_run_id, "dataset": base.dataset,
                               "model": base.model}
                 if METHODS.get(method) is None:
