@@ -48,20 +48,20 @@ def steps_per_epoch(n_samples: int, batch_size: int) -> int:
 
 
 def _shift(pixels: int):
-    def shift(x, y):
+    def shift(x, seed):
         """Zero-pad by `pixels` on each side, crop back at a random offset."""
         shape = tf.shape(x)
-        x = tf.image.pad_to_bounding_box(x, pixels, pixels, shape[0] + 2 * pixels,
-                                         shape[1] + 2 * pixels)
-        return tf.image.random_crop(x, shape), y
+        padded = tf.image.pad_to_bounding_box(x, pixels, pixels, shape[0] + 2 * pixels,
+                                              shape[1] + 2 * pixels)
+        return tf.image.stateless_random_crop(padded, shape, seed)
     return shift
 
 
-def _flip(x, y):
-    return tf.image.random_flip_left_right(x), y
+def _flip(x, seed):
+    return tf.image.stateless_random_flip_left_right(x, seed)
 
 
-AUGMENTATIONS = {  # config.augment -> per-sample steps, given config.shift_pixels
+AUGMENTATIONS = {  # config.augment -> per-sample steps (image, seed) -> image
     "none": lambda pixels: [],
     "shift": lambda pixels: [_shift(pixels)],
     "shift_flip": lambda pixels: [_shift(pixels), _flip],
@@ -76,8 +76,19 @@ def fit_inputs(x, y, config) -> dict:
         return {"x": x, "y": y, "batch_size": config.batch_size, "shuffle": True}
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
         len(x), seed=config.seed, reshuffle_each_iteration=True)
-    for step in steps:
-        ds = ds.map(step, num_parallel_calls=tf.data.AUTOTUNE)
+    # Stateless ops with a seed per sample (a new stream each epoch): the same shifts and
+    # flips on every run, however the parallel map schedules its calls. Stateful random
+    # ops in a parallel map draw in thread order, so runs would not repeat.
+    seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True).batch(
+        2 * len(steps))
+
+    def augment(xy, seed):
+        image = xy[0]
+        for i, step in enumerate(steps):
+            image = step(image, seed[2 * i: 2 * i + 2])
+        return image, xy[1]
+
+    ds = tf.data.Dataset.zip((ds, seeds)).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     return {"x": ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)}
 
 
