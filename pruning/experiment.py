@@ -146,7 +146,7 @@ def _execute(config, splits, window, recorder, observers, outputs: Outputs) -> R
     stripped = export.strip(pruned)
     metrics = {**dense_metrics, **_final_metrics(stripped, splits, config, outputs.test_set)}
     qat = None
-    if config.qat_epochs:
+    if config.qat_epochs and outputs.export:  # QAT only feeds the int8 export
         qat, _ = train.quantization_aware(
             stripped, splits, config, [*recorder.observers, *observers],
             step_offset=len(dense_history) + len(retrain_history))
@@ -308,7 +308,7 @@ def summary(config, metrics) -> str:
                      f"{m['tflite_sparse_latency_us']:.1f} us, "
                      f"{_speed(m, 'tflite_sparse_latency_us')}")
     if "tflite_qat_int8_bytes" in m:
-        lines.append(f"- pruning-preserving QAT ({config.qat_epochs} epochs; sparsity kept "
+        lines.append(f"- pruning-preserving QAT ({config.qat_epochs} epoch(s); sparsity kept "
                      f"{m['qat_sparsity']:.4f}): int8 accuracy "
                      f"{m['tflite_qat_int8_test_accuracy']:.4f} (post-training int8 "
                      f"{m['tflite_int8_test_accuracy']:.4f}), gzipped "
