@@ -60,13 +60,9 @@ def small_cnn(input_shape, num_classes, config):
     return keras.Model(inputs, outputs, name="cnn")
 
 
-@MODELS.register("mobilenetv2")
-def mobilenetv2(input_shape, num_classes, config):
-    """keras.applications.MobileNetV2 from scratch, optionally on upscaled inputs.
-
-    Stock BatchNorm momentum (0.999) keeps evaluation near chance for the first
-    epochs of a short run, so it is set from the config.
-    """
+def _rgb_input(input_shape, config):
+    """(input, RGB tensor upscaled to config.input_size, its side): MobileNetV2's stem
+    wants 3 channels, and 32x32 inputs leave it a 1x1 map to learn from."""
     inputs = keras.Input(input_shape)
     x = inputs
     side = config.input_size or input_shape[0]
@@ -74,6 +70,17 @@ def mobilenetv2(input_shape, num_classes, config):
         x = keras.layers.Resizing(side, side, name="upscale")(x)
     if input_shape[-1] == 1:
         x = keras.layers.Concatenate()([x, x, x])
+    return inputs, x, side
+
+
+@MODELS.register("mobilenetv2")
+def mobilenetv2(input_shape, num_classes, config):
+    """keras.applications.MobileNetV2 from scratch, optionally on upscaled inputs.
+
+    Stock BatchNorm momentum (0.999) keeps evaluation near chance for the first
+    epochs of a short run, so it is set from the config.
+    """
+    inputs, x, side = _rgb_input(input_shape, config)
     # input_tensor keeps MobileNetV2's layers in this model's graph (not one nested
     # layer), so that pruning reaches every conv.
     base = keras.applications.MobileNetV2(input_shape=(side, side, 3), alpha=config.alpha,
@@ -108,13 +115,7 @@ def mobilenetv2_xnnpack(input_shape, num_classes, config):
     """
     bn = lambda: keras.layers.BatchNormalization(momentum=config.bn_momentum,  # noqa: E731
                                                  epsilon=1e-3)
-    inputs = keras.Input(input_shape)
-    x = inputs
-    side = config.input_size or input_shape[0]
-    if side != input_shape[0]:
-        x = keras.layers.Resizing(side, side, name="upscale")(x)
-    if input_shape[-1] == 1:
-        x = keras.layers.Concatenate()([x, x, x])
+    inputs, x, side = _rgb_input(input_shape, config)
     x = keras.layers.ZeroPadding2D(1)(x)
     x = keras.layers.Conv2D(_divisible(32 * config.alpha), 3, strides=2, padding="valid",
                             use_bias=False, name="stem")(x)
