@@ -73,10 +73,11 @@ class ExperimentConfig:
     end_fraction: float = _f(0.7, "where pruning ends, as a share of the retraining steps; "
                                   "the rest fine-tunes with the masks fixed")
     prune_output: bool = _f(False, "prune the output layer too")
-    pruning_policy: str = _f("all", "layers pruned: all Dense and Conv2D (policy all), or "
-                                    "tfmot's PruneForLatencyOnXNNPack (1x1 convs only, laid "
-                                    "out for XNNPACK's sparse inference; model "
-                                    "mobilenetv2_xnnpack)", ("all", "xnnpack"))
+    pruning_policy: str = _f("all", "layers pruned: all Dense and Conv2D; pointwise: Dense "
+                                    "and 1x1 Conv2D (spares convnet stems); xnnpack: tfmot's "
+                                    "PruneForLatencyOnXNNPack (1x1 convs, model laid out for "
+                                    "XNNPACK's sparse inference: mobilenetv2_xnnpack)",
+                             ("all", "pointwise", "xnnpack"))
     sparsity_m_by_n: str = _f("", "M,N: tfmot M-by-N structured pruning, M zeros in every N "
                                   "consecutive input weights (e.g. 2,4: 50%), in place of "
                                   "initial/final_sparsity; empty: unstructured")

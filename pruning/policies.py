@@ -36,6 +36,21 @@ def _all(config):
     return PrunableLayers(config.prune_output)
 
 
+class PointwiseLayers(PrunableLayers):
+    """Dense and 1x1 Conv2D kernels only: in MobileNets these hold nearly all weights,
+    while the stem conv and the small early layers that would also lose final_sparsity
+    of their few weights under `all` stay dense."""
+
+    def allow_pruning(self, layer) -> bool:
+        return super().allow_pruning(layer) and (
+            not isinstance(layer, keras.layers.Conv2D) or layer.kernel_size == (1, 1))
+
+
+@POLICIES.register("pointwise")
+def _pointwise(config):
+    return PointwiseLayers(config.prune_output)
+
+
 @POLICIES.register("xnnpack")
 def _xnnpack(config):
     # Only 1x1 convs, and tfmot checks the whole graph (3x3 stride-2 stem after a

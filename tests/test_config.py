@@ -40,7 +40,7 @@ def test_frozen():
     ({"lr_schedule": "step"}, "lr_schedule", "cosine, constant"),
     ({"end_fraction": 0.0}, "end_fraction", "begin_fraction < end_fraction"),
     ({"retrain_lr": float("nan")}, "retrain_lr", "finite"),
-    ({"pruning_policy": "fast"}, "pruning_policy", "choose one of: all, xnnpack"),
+    ({"pruning_policy": "fast"}, "pruning_policy", "choose one of: all, pointwise, xnnpack"),
     ({"qat_epochs": -1}, "qat_epochs", ">= 0"),
 ])
 def test_bad_values_name_the_parameter(changes, parameter, fragment):

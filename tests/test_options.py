@@ -55,6 +55,17 @@ def test_xnnpack_policy_prunes_only_pointwise_convs():
     assert set(train.prunable_kernels(dense, config)) == pointwise
 
 
+def test_pointwise_policy_spares_the_stem_and_output():
+    config = ExperimentConfig(model="mobilenetv2", alpha=0.35, input_size=32,
+                              pruning_policy="pointwise", frequency=1)
+    dense = models.build(config.model, (20, 10, 1), 10, config)
+    wrapped = train.wrap_for_pruning(dense, config, schedules.Window(0, 10, 1, 20))
+    pruned = {w.layer.name for w in train.pruned_wrappers(wrapped)}
+    pointwise = {l.name for l in dense.layers if type(l) is keras.layers.Conv2D
+                 and l.kernel_size == (1, 1)}
+    assert pruned == pointwise and "Conv1" not in pruned and "output" not in pruned
+
+
 def test_xnnpack_policy_on_a_model_it_cannot_run_is_refused_before_training():
     config = ExperimentConfig(**SMALL, model="mobilenetv2", alpha=0.35, input_size=32,
                               pruning_policy="xnnpack")
