@@ -296,8 +296,9 @@ def summary(config, metrics) -> str:
     lines.append(f"- dense file {m['dense_model_bytes'] / 1024:.0f} KB; pruned file gzipped "
                  f"{m['model_bytes_gzip'] / 1024:.0f} KB")
     if "tflite_int8_bytes_gzip" in m:
-        lines.append(f"- gzipped int8 TFLite {m['tflite_int8_bytes_gzip'] / 1024:.0f} KB "
-                     f"({m['size_reduction']:.1f}x smaller than the dense file)")
+        lines.append(f"- int8 TFLite {m['tflite_int8_bytes'] / 1024:.0f} KB, gzipped "
+                     f"{m['tflite_int8_bytes_gzip'] / 1024:.0f} KB ({m['size_reduction']:.1f}x "
+                     "smaller than the dense file)")
         lines.append(f"- batch-1 latency: dense {m['dense_latency_us']:.1f} us; pruned "
                      f"{m['latency_us']:.1f} us, {_speed(m, 'latency_us')}; int8 "
                      f"{m['int8_latency_us']:.1f} us, {_speed(m, 'int8_latency_us')}")
