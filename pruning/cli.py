@@ -113,11 +113,18 @@ class Progress:
         self.config, self.start = config, time.time()
 
     def epoch_end(self, step, metrics):
-        pre = self.config.pretrain_epochs
-        phase, epoch, total = (("pretrain", step + 1, pre) if step < pre
-                               else ("retrain", step - pre + 1, self.config.retrain_epochs))
-        line = (f"[{phase} {epoch}/{total}] loss {metrics['loss']:.4f} "
-                f"acc {metrics['accuracy']:.4f} val_acc {metrics['val_accuracy']:.4f}")
+        c, first = self.config, 0
+        # Steps run on across the phases; quantization-aware epochs report qat_* metrics.
+        for phase, total, prefix in (("pretrain", c.pretrain_epochs, ""),
+                                     ("retrain", c.retrain_epochs, ""),
+                                     ("qat", c.qat_epochs, "qat_")):
+            if step < first + total:
+                break
+            first += total
+        epoch = step - first + 1
+        line = (f"[{phase} {epoch}/{total}] loss {metrics[prefix + 'loss']:.4f} "
+                f"acc {metrics[prefix + 'accuracy']:.4f} "
+                f"val_acc {metrics[prefix + 'val_accuracy']:.4f}")
         if "sparsity" in metrics:
             line += f" sparsity {metrics['sparsity']:.3f}/{metrics['target_sparsity']:.3f}"
         print(f"{line}  ({time.time() - self.start:.0f} s)", file=sys.stderr, flush=True)

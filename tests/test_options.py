@@ -104,3 +104,13 @@ def test_speed_is_said_plainly():
         "no speed-up (1.02x")
     assert experiment._speed({"dense_latency_us": 10.0, "x": 4.0}, "x") == \
         "2.5x faster than dense"
+
+
+def test_cli_run_with_qat_reports_each_phase(store, capsys):
+    argv = ["run", "--dataset", "synthetic", "--pretrain-epochs", "1", "--retrain-epochs", "1",
+            "--frequency", "1", "--batch-size", "64", "--latency-runs", "5",
+            "--calibration-samples", "16", "--qat-epochs", "1"]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    for line in ("[pretrain 1/1] loss", "[retrain 1/1] loss", "[qat 1/1] loss"):
+        assert line in err
