@@ -54,7 +54,7 @@ def one_shot(dense, kernels, method: str, sparsity: float, splits, config, dense
             train.finetune(small, splits, config, finetune_epochs)
         else:
             train.finetune(model, splits, config, finetune_epochs, masks, units)
-    metrics.update(_test_metrics(small or model, splits, config))
+    metrics.update(_test_metrics(model if small is None else small, splits, config))
     if small is not None:
         tflite = export.to_tflite(small)
         latency = export.latency_us(tflite, splits.x_test[0], config.latency_runs)
