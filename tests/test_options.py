@@ -43,27 +43,18 @@ def test_xnnpack_layout_matches_keras_mobilenetv2():
     assert shapes(ours) == shapes(stock)
 
 
-def test_xnnpack_policy_prunes_only_pointwise_convs():
-    config = ExperimentConfig(model="mobilenetv2_xnnpack", alpha=0.35, input_size=32,
-                              pruning_policy="xnnpack", frequency=1)
+@pytest.mark.parametrize("model,policy,stem", [("mobilenetv2_xnnpack", "xnnpack", "stem"),
+                                               ("mobilenetv2", "pointwise", "Conv1")])
+def test_pointwise_policies_prune_only_1x1_convs(model, policy, stem):
+    config = ExperimentConfig(model=model, alpha=0.35, input_size=32, pruning_policy=policy,
+                              frequency=1)
     dense = models.build(config.model, (20, 10, 1), 10, config)
     wrapped = train.wrap_for_pruning(dense, config, schedules.Window(0, 10, 1, 20))
     pruned = {w.layer.name for w in train.pruned_wrappers(wrapped)}
     pointwise = {l.name for l in dense.layers if type(l) is keras.layers.Conv2D
                  and l.kernel_size == (1, 1)}
-    assert pruned == pointwise and "stem" not in pruned
+    assert pruned == pointwise and stem not in pruned and "output" not in pruned
     assert set(train.prunable_kernels(dense, config)) == pointwise
-
-
-def test_pointwise_policy_spares_the_stem_and_output():
-    config = ExperimentConfig(model="mobilenetv2", alpha=0.35, input_size=32,
-                              pruning_policy="pointwise", frequency=1)
-    dense = models.build(config.model, (20, 10, 1), 10, config)
-    wrapped = train.wrap_for_pruning(dense, config, schedules.Window(0, 10, 1, 20))
-    pruned = {w.layer.name for w in train.pruned_wrappers(wrapped)}
-    pointwise = {l.name for l in dense.layers if type(l) is keras.layers.Conv2D
-                 and l.kernel_size == (1, 1)}
-    assert pruned == pointwise and "Conv1" not in pruned and "output" not in pruned
 
 
 def test_xnnpack_policy_on_a_model_it_cannot_run_is_refused_before_training():
