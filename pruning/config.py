@@ -165,9 +165,8 @@ class ExperimentConfig:
 
     def sparsity_targets(self) -> tuple[float, float]:
         """(initial, final) sparsity the masks follow: M/N throughout when M-by-N."""
-        if self.m_by_n():
-            m, n = self.m_by_n()
-            return m / n, m / n
+        if m_by_n := self.m_by_n():
+            return m_by_n[0] / m_by_n[1], m_by_n[0] / m_by_n[1]
         return self.initial_sparsity, self.final_sparsity
 
     # -- conversions ----------------------------------------------------------
