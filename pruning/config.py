@@ -78,6 +78,11 @@ class ExperimentConfig:
                                     "PruneForLatencyOnXNNPack (1x1 convs, model laid out for "
                                     "XNNPACK's sparse inference: mobilenetv2_xnnpack)",
                              ("all", "pointwise", "xnnpack"))
+    sparsity_distribution: str = _f("uniform", "how final_sparsity is shared among the pruned "
+                                               "layers: uniform (each loses that share) or erk "
+                                               "(Erdos-Renyi-Kernel: small layers keep more, "
+                                               "large ones lose more, same total)",
+                                    ("uniform", "erk"))
     sparsity_m_by_n: str = _f("", "M,N: tfmot M-by-N structured pruning, M zeros in every N "
                                   "consecutive input weights (e.g. 2,4: 50%), in place of "
                                   "initial/final_sparsity; empty: unstructured")
@@ -136,6 +141,13 @@ class ExperimentConfig:
                               f"begin_fraction={self.begin_fraction}, "
                               f"end_fraction={self.end_fraction}")
         self.m_by_n()  # validates the spelling
+        if self.sparsity_distribution != "uniform" and (self.sparsity_m_by_n
+                                                         or self.pruning_policy == "xnnpack"):
+            # M-by-N fixes every layer at M/N, and tfmot applies the XNNPACK policy to the
+            # whole model with one schedule.
+            raise ConfigError("sparsity_distribution", f"sparsity_distribution="
+                              f"{self.sparsity_distribution!r} needs unstructured pruning "
+                              "with pruning_policy all or pointwise; use uniform")
         if self.begin_step is not None and self.begin_step < 0:
             raise ConfigError("begin_step", f"begin_step={self.begin_step} must be >= 0 or auto")
         if self.begin_step is not None and self.end_step is not None:

@@ -56,8 +56,9 @@ def run_name(config: ExperimentConfig) -> str:
         return f"{config.model}-{config.dataset}-{config.sparsity_m_by_n.replace(',', 'by')}"
     if config.schedule == "constant_sparsity":
         return f"{config.model}-{config.dataset}-const{config.final_sparsity:.0%}"
+    shared = "" if config.sparsity_distribution == "uniform" else f"-{config.sparsity_distribution}"
     return (f"{config.model}-{config.dataset}-"
-            f"{config.initial_sparsity:.0%}to{config.final_sparsity:.0%}")
+            f"{config.initial_sparsity:.0%}to{config.final_sparsity:.0%}{shared}")
 
 
 def prepare(config: ExperimentConfig):
@@ -284,7 +285,7 @@ def summary(config, metrics) -> str:
            else f"{config.schedule} {initial:.0%} -> {final:.0%}")
     lines = [f"**{run_name(config)}**: {config.model} on {config.dataset}, {how} over "
              f"retraining steps {config.begin_step}-{config.end_step} (policy "
-             f"{config.pruning_policy}).", ""]
+             f"{config.pruning_policy}, {config.sparsity_distribution} across layers).", ""]
     if "test_accuracy" in m:
         lines.append(f"- test accuracy {m['test_accuracy']:.4f} (dense "
                      f"{m.get('dense_test_accuracy', float('nan')):.4f}"

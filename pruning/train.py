@@ -18,7 +18,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
 )
 
 from . import masks as mask_math
-from . import policies, schedules
+from . import distributions, policies, schedules
 
 
 class Observer:
@@ -226,9 +226,32 @@ def wrap_for_pruning(dense_model, config, window: schedules.Window):
     """
     copy = keras.models.clone_model(dense_model)
     copy.set_weights(dense_model.get_weights())
-    return tfmot.sparsity.keras.prune_low_magnitude(
-        copy, pruning_schedule=schedules.build(config, window),
-        pruning_policy=policies.of(config), sparsity_m_by_n=config.m_by_n())
+    if config.sparsity_distribution == "uniform":
+        return tfmot.sparsity.keras.prune_low_magnitude(
+            copy, pruning_schedule=schedules.build(config, window),
+            pruning_policy=policies.of(config), sparsity_m_by_n=config.m_by_n())
+    # One schedule per layer, each with its own share of the model-wide targets (a layer
+    # left dense is still wrapped, at 0%, so masks and metrics cover the same layers as
+    # uniform). clone_model hands the copy's layers, with their weights, to the wrapper.
+    targets = layer_targets(copy, config)
+
+    def wrap(layer):
+        if layer.name not in targets:
+            return layer
+        initial, final = targets[layer.name]
+        schedule = schedules.build(
+            config.replace(initial_sparsity=initial, final_sparsity=final), window)
+        return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+
+    return keras.models.clone_model(copy, clone_function=wrap)
+
+
+def layer_targets(model, config) -> dict[str, tuple[float, float]]:
+    """{layer: (initial_sparsity, final_sparsity)} of every layer the policy prunes, as
+    config.sparsity_distribution shares the model-wide targets out."""
+    shapes = {name: kernel.shape for name, kernel in prunable_kernels(model, config).items()}
+    return distributions.layer_sparsities(config.sparsity_distribution, shapes,
+                                          *config.sparsity_targets())
 
 
 def retrain(dense_model, splits, config, window: schedules.Window, observers=(),
@@ -243,6 +266,8 @@ def retrain(dense_model, splits, config, window: schedules.Window, observers=(),
 
     def extra(model, epoch):
         step = int(pruned_wrappers(model)[0].pruning_step.numpy())
+        # Model-wide: a distribution's per-layer schedules are linear in their ends, so
+        # their size-weighted mean follows the model-wide schedule exactly.
         metrics = {"target_sparsity": schedules.sparsity_in_force(
             step, window, fn, *config.sparsity_targets(), config.power)}
         metrics.update(sparsity_metrics(prunable_kernels(model, config)))

@@ -105,3 +105,25 @@ def test_cli_run_with_qat_reports_each_phase(store, capsys):
     err = capsys.readouterr().err
     for line in ("[pretrain 1/1] loss", "[retrain 1/1] loss", "[qat 1/1] loss"):
         assert line in err
+
+
+def test_erk_run_prunes_each_layer_to_its_share_and_the_model_to_the_target():
+    config = ExperimentConfig(**{**SMALL, "retrain_epochs": 3}, sparsity_distribution="erk")
+    result = experiment.run(config, tracking=False)
+    kernels = train.prunable_kernels(result.pruned_model, config)
+    targets = train.layer_targets(result.pruned_model, config)
+    assert set(targets) == {"fc1", "fc2"}
+    assert targets["fc1"][1] > 0.9 > targets["fc2"][1]  # fc1 is the larger layer
+    for name, kernel in kernels.items():
+        assert np.mean(kernel == 0) == pytest.approx(targets[name][1], abs=1 / kernel.size)
+    assert result.metrics["sparsity"] == pytest.approx(0.9, abs=1e-3)
+    assert result.history[-1]["target_sparsity"] == pytest.approx(0.9)
+
+
+def test_erk_wraps_every_policy_layer_even_one_it_leaves_dense():
+    config = ExperimentConfig(dataset="synthetic", initial_sparsity=0.0, final_sparsity=0.0,
+                              sparsity_distribution="erk")
+    dense = models.build(config.model, (20, 10, 1), 10, config)
+    wrapped = train.wrap_for_pruning(dense, config, schedules.Window(0, 10, 1, 20))
+    assert train.layer_targets(dense, config) == {"fc1": (0.0, 0.0), "fc2": (0.0, 0.0)}
+    assert set(train.current_masks(wrapped)) == {"fc1", "fc2"}
