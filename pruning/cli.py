@@ -13,8 +13,10 @@ import signal
 import sys
 import time
 
-from .config import ExperimentConfig, SweepConfig, TuneConfig, read_file
+from . import console, preflight, recipes
+from .config import ExperimentConfig, SweepConfig, TuneConfig
 from .errors import UserError
+from .progress import Progress, say
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -23,7 +25,7 @@ EXIT_INTERRUPTED = 130
 def _add_config_flags(parser: argparse.ArgumentParser, cls, title: str) -> None:
     group = parser.add_argument_group(title)
     for f in dataclasses.fields(cls):
-        default = "auto" if f.default is None else f.default
+        default = f.metadata.get("cli_default") or ("auto" if f.default is None else f.default)
         choices = f.metadata.get("choices")
         extra = {"nargs": "?", "const": "true"} if isinstance(f.default, bool) else {}
         if f.name == "search":  # entries merge into the default space; NAME=off drops one
@@ -42,6 +44,16 @@ def _add_tracking_flags(parser: argparse.ArgumentParser) -> None:
                         "MLFLOW_EXPERIMENT_NAME/_ID or `mlflow run` selects, else Default)")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
                         "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
+    parser.add_argument("--register-model", metavar="NAME", help="register the shipped "
+                        "model (a sweep's best point, a study's best trial) as a new version "
+                        "of NAME in the MLflow Model Registry")
+    _add_verbose(parser)
+
+
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verbose", nargs="?", const="true", default="false",
+                        choices=("true", "false"), help="also show TensorFlow's, the TFLite "
+                        "converter's and the libraries' own messages and warnings")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="folder to write to; default: log as a report run")
     report.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
                         "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
+    _add_verbose(report)
     return parser
 
 
@@ -92,13 +105,22 @@ EXPERIMENT_FLAGS = "experiment parameters (MLproject names with dashes)"
 
 
 def config_from_args(args: argparse.Namespace, cls=ExperimentConfig):
-    """Defaults, then --config (its [tune] table for the study), then the flags given."""
-    values = read_file(args.config) if args.config else {}
+    """Defaults, then the recipe or --config file (its [tune]/[sweep] table for those), then
+    the flags given. A flag not given never overrides the file (mlflow run passes only
+    the parameters the user gave: MLproject declares none)."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+             if hasattr(args, f.name)}
+    experiment = {f.name: getattr(args, f.name) for f in dataclasses.fields(ExperimentConfig)
+                  if hasattr(args, f.name)}
+    defaults = ExperimentConfig()
+    values = recipes.starting_values(getattr(args, "config", None),
+                                     experiment.get("recipe", recipes.AUTO),
+                                     experiment.get("dataset", defaults.dataset),
+                                     experiment.get("model", defaults.model))
     section = {TuneConfig: "tune", SweepConfig: "sweep"}.get(cls)
     values = values.get(section, {}) if section else \
         {k: v for k, v in values.items() if k not in ("tune", "sweep")}
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
-             if hasattr(args, f.name)}
+    given.pop("recipe", None)  # the starting values name their origin
     if cls is TuneConfig and "search" in given:
         from .search_space import merge
 
@@ -106,31 +128,12 @@ def config_from_args(args: argparse.Namespace, cls=ExperimentConfig):
     return cls.from_dict({**values, **given})
 
 
-class Progress:
-    """One line per epoch on stderr: long runs show they are alive."""
-
-    def __init__(self, config):
-        self.config, self.start = config, time.time()
-
-    def epoch_end(self, step, metrics):
-        c, first = self.config, 0
-        # Steps run on across the phases; quantization-aware epochs report qat_* metrics.
-        for phase, total, prefix in (("pretrain", c.pretrain_epochs, ""),
-                                     ("retrain", c.retrain_epochs, ""),
-                                     ("qat", c.qat_epochs, "qat_")):
-            if step < first + total:
-                break
-            first += total
-        epoch = step - first + 1
-        line = (f"[{phase} {epoch}/{total}] loss {metrics[prefix + 'loss']:.4f} "
-                f"acc {metrics[prefix + 'accuracy']:.4f} "
-                f"val_acc {metrics[prefix + 'val_accuracy']:.4f}")
-        if "sparsity" in metrics:
-            line += f" sparsity {metrics['sparsity']:.3f}/{metrics['target_sparsity']:.3f}"
-        print(f"{line}  ({time.time() - self.start:.0f} s)", file=sys.stderr, flush=True)
-
-    def mask_snapshot(self, step, masks, final):
-        pass
+def _announce(config, what: str) -> None:
+    """The first line, before TensorFlow loads: what is about to run, from which recipe."""
+    initial, final = config.sparsity_targets()
+    say(f"pruning {what}: {config.model} on {config.dataset}, {initial:.0%} -> {final:.0%} "
+        f"({config.pretrain_epochs} dense + {config.retrain_epochs} pruning epochs), "
+        f"recipe {config.recipe}; loading TensorFlow")
 
 
 def _interrupt(signum, frame):
@@ -138,50 +141,59 @@ def _interrupt(signum, frame):
 
 
 def _run(args) -> int:
+    config = config_from_args(args)
+    checked = preflight.check(config)
+    _announce(config, "run")
     from . import experiment
 
-    config = config_from_args(args)
-    result = experiment.run(config, tracking=not args.no_tracking,
+    result = experiment.run(config, checked=checked, tracking=not args.no_tracking,
                             observers=[Progress(config)], experiment_name=args.experiment_name,
-                            tracking_uri=args.tracking_uri)
+                            tracking_uri=args.tracking_uri, register_model=args.register_model)
     m = result.metrics
-    print(f"test_accuracy {m['test_accuracy']:.4f} (dense {m['dense_test_accuracy']:.4f}, "
+    print(f"test accuracy {m['test_accuracy']:.4f} (dense {m['dense_test_accuracy']:.4f}, "
           f"int8 TFLite {m['tflite_int8_test_accuracy']:.4f}) at sparsity {m['sparsity']:.3f}; "
           f"{m['dense_model_bytes'] / 1024:.0f} KB dense -> "
           f"{m['tflite_int8_bytes_gzip'] / 1024:.0f} KB gzipped int8 ({m['size_reduction']:.1f}x)")
     if result.run_id:
-        print(f"MLflow run {result.run_id} (dense model from run {result.pretrain_run_id}); "
-              "see it with `mlflow ui`")
+        from . import tracking
+
+        print(tracking.where_to_look(result.run_id))
     return 0
 
 
 def _tune(args) -> int:
-    from . import tune
-
     base = config_from_args(args)
     study = config_from_args(args, TuneConfig)
+    preflight.check(base)
+    _announce(base, f"tune ({study.n_trials} trials around)")
+    from . import tracking, tune
+
     result = tune.run_study(base, study, experiment_name=args.experiment_name,
-                            tracking_uri=args.tracking_uri,
-                            print_line=lambda line: print(line, file=sys.stderr, flush=True))
-    print(f"study {result.study_name!r} ({result.storage}): {result.n_trials} trials; "
-          f"parent MLflow run {result.parent_run_id}")
+                            tracking_uri=args.tracking_uri, print_line=say,
+                            register_model=args.register_model)
+    print(f"study {result.study_name!r} ({result.storage}): {result.n_trials} trials")
     if result.best_config is not None:
         print(f"best validation accuracy {result.best_values[0][0]:.4f}, test accuracy "
-              f"{result.test_accuracy:.4f}; reproduce with the parent run's best_config.toml: "
-              "pruning run --config best_config.toml")
+              f"{result.test_accuracy:.4f}; reproduce it with: pruning run --config "
+              f"runs:/{result.parent_run_id}/best_config.toml")
     elif result.best_values:
-        print(f"Pareto front of {len(result.best_values)} trials: see pareto_front.md")
+        print(f"Pareto front of {len(result.best_values)} trials: pareto_front.md on the "
+              "study's run")
+    print(tracking.where_to_look(result.parent_run_id))
     return 0
 
 
 def _sweep(args) -> int:
-    from . import sweep
+    base, sweep_config = config_from_args(args), config_from_args(args, SweepConfig)
+    preflight.check(base)
+    _announce(base, f"sweep ({sweep_config.methods} at {sweep_config.sparsities}) of")
+    from . import sweep, tracking
 
-    points = sweep.run_sweep(config_from_args(args), config_from_args(args, SweepConfig),
-                             experiment_name=args.experiment_name,
-                             tracking_uri=args.tracking_uri,
-                             print_line=lambda line: print(line, file=sys.stderr, flush=True))
+    points, parent = sweep.run_sweep(base, sweep_config, experiment_name=args.experiment_name,
+                                     tracking_uri=args.tracking_uri, print_line=say,
+                                     register_model=args.register_model)
     print(sweep.table(points), end="")
+    print(tracking.where_to_look(parent))
     return 0
 
 
@@ -202,26 +214,43 @@ def _report(args) -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         run_id = tracking.log_report(report.write(rows, Path(tmp)), args.experiment)
-    print(f"report of {len(rows)} runs logged as MLflow run {run_id}")
+    print(f"report of {len(rows)} runs")
+    print(tracking.where_to_look(run_id))
     return 0
 
 
 COMMANDS = {"run": _run, "tune": _tune, "sweep": _sweep, "report": _report}
 
 
+def _dashes(argv: list[str]) -> list[str]:
+    """`--final_sparsity` as `--final-sparsity`: `mlflow run` passes parameters with the
+    MLproject's (field) names."""
+    return [a.split("=", 1)[0].replace("_", "-") + a[len(a.split("=", 1)[0]):]
+            if a.startswith("--") else a for a in argv]
+
+
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(_dashes(sys.argv[1:] if argv is None else argv))
+    if args.verbose == "false":
+        console.quiet()
+    # `mlflow run` made a run for this process; tune hands it on, so keep its id here.
+    mlflow_run_id = os.environ.get("MLFLOW_RUN_ID")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends the run KILLED, like Ctrl-C
     try:
+        if getattr(args, "experiment_name", None) is not None and not args.experiment_name.strip():
+            raise UserError("experiment_name: an experiment name cannot be empty; give a name "
+                            "or leave the flag out (MLFLOW_EXPERIMENT_NAME, else Default)")
         return COMMANDS[args.command](args)
     except UserError as e:
-        print(f"pruning: error: {e}", file=sys.stderr)
+        say(f"pruning: error: {e}")
+        if mlflow_run_id:
+            from . import tracking
+
+            tracking.fail_run(mlflow_run_id, str(e))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("pruning: interrupted; the run is marked KILLED", file=sys.stderr)
+        say("pruning: interrupted; the run is marked KILLED")
         return EXIT_INTERRUPTED
 
 

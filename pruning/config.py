@@ -20,6 +20,8 @@ from pathlib import Path
 from .errors import ConfigError
 
 AUTO = "auto"  # how "derive this from the rest" is spelled on the command line
+INT_MAX = 2**31 - 1  # TensorFlow counts steps, batches and epochs in int32
+SEED_MAX = 2**32 - 1  # numpy's and Keras' seeds are 32-bit
 
 # The fields that determine the dense pre-trained model (with the data's digest):
 # runs that agree on them share one pre-training.
@@ -28,8 +30,11 @@ PRETRAIN_FIELDS = ("dataset", "val_fraction", "model", "alpha", "input_size", "b
                    "weight_decay", "batch_size", "seed")
 
 
-def _f(default, help: str, choices: tuple | None = None):
-    return field(default=default, metadata={"help": help, "choices": choices})
+def _f(default, help: str, choices: tuple | None = None, cli_default=None):
+    """A field with its help text, its allowed values, and the default the command line
+    shows when it differs (a value the CLI resolves before building the config)."""
+    return field(default=default, metadata={"help": help, "choices": choices,
+                                            "cli_default": cli_default})
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,10 @@ class ExperimentConfig:
     mask_log_every: int = _f(1, "log mask snapshots every this many retraining epochs; "
                                 "0: only the final masks")
     seed: int = _f(0, "seed of the split, the initial weights and the data order")
+    recipe: str = _f("none", "what the other values started from: a recipe in "
+                             "pruning/experiments (the CLI's auto picks the dataset and "
+                             "model's one, if any), a config file, or none (the defaults)",
+                   cli_default="auto")
 
     def __post_init__(self):
         self._validate()
@@ -132,6 +141,11 @@ class ExperimentConfig:
         for name in ("pretrain_lr", "retrain_lr", "qat_lr", "power", "alpha"):
             if getattr(self, name) <= 0:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be > 0")
+        for f in dataclasses.fields(self):
+            value, limit = getattr(self, f.name), SEED_MAX if f.name == "seed" else INT_MAX
+            if isinstance(value, int) and not isinstance(value, bool) and value > limit:
+                raise ConfigError(f.name, f"{f.name}={value} is too large; allowed: up to "
+                                  f"{limit}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError("val_fraction", f"val_fraction={self.val_fraction} is outside (0, 1)")
         if not 0.0 <= self.bn_momentum < 1.0:
@@ -254,6 +268,10 @@ class TuneConfig:
             raise ConfigError("trial_pruner", "trial_pruner must be none with objective=pareto "
                               "(Optuna cannot stop multi-objective trials early)")
         search_space.parse(self.search)
+        if self.storage.endswith(".log") and "://" not in self.storage \
+                and not Path(self.storage).expanduser().absolute().parent.is_dir():
+            raise ConfigError("storage", f"storage={self.storage!r}: the folder of this "
+                              "journal file does not exist; create it or choose another path")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -310,9 +328,11 @@ class SweepConfig:
 def read_file(path: str | Path) -> dict:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError("config", f"config: cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError("config", f"config: {path} is not UTF-8 text") from None
     try:
         if path.suffix == ".toml":
             return tomllib.loads(text)

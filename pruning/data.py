@@ -48,6 +48,7 @@ def load(name: str, data_dir: str, val_fraction: float, seed: int) -> Splits:
     loader = DATASETS.get(name)
     root = Path(data_dir).expanduser() if data_dir else default_data_dir()
     (x_train, y_train), (x_test, y_test), source = loader(root)
+    _check_arrays(name, source, x_train, y_train, x_test, y_test)
     if x_train.ndim == 3:
         x_train, x_test = x_train[..., None], x_test[..., None]
     order = np.random.default_rng(seed).permutation(len(x_train))
@@ -62,6 +63,28 @@ def load(name: str, data_dir: str, val_fraction: float, seed: int) -> Splits:
                   x_test=scale(x_test), y_test=y_test.astype(np.int64),
                   num_classes=int(max(y_train.max(), y_test.max())) + 1,
                   digest=digest.hexdigest()[:16], source=source)
+
+
+def _check_arrays(name: str, source: str, x_train, y_train, x_test, y_test) -> None:
+    """Images as uint8 (N, H, W[, C]) with one integer label each, classes from 0: what
+    every loader must give, checked before anything trains on it."""
+    where = f"dataset {name!r} ({source})"
+    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if x.dtype != np.uint8 or x.ndim not in (3, 4) or len(x) == 0:
+            raise DataError(f"{where}: x_{split} must be non-empty uint8 images shaped (N, H, W) "
+                            f"or (N, H, W, C), got {x.dtype} {x.shape}")
+        if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{where}: y_{split} must hold one integer label per image "
+                            f"({len(x)}), got {y.dtype} {y.shape}")
+        if y.min() < 0:
+            raise DataError(f"{where}: y_{split} has label {int(y.min())}; labels must be "
+                            "class numbers 0, 1, 2, ...")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DataError(f"{where}: train images are {x_train.shape[1:]} but test images "
+                        f"{x_test.shape[1:]}")
+    if y_test.max() > y_train.max():
+        raise DataError(f"{where}: y_test has label {int(y_test.max())}, a class the training "
+                        f"labels (0-{int(y_train.max())}) never show")
 
 
 def _missing(name: str, root: Path, files: list[str], download_error: Exception) -> DataError:
@@ -90,10 +113,13 @@ def _mnist(root: Path):
     path = root / "mnist.npz"
     if path.exists():
         try:
-            with np.load(path) as f:
+            with np.load(path, allow_pickle=False) as f:
                 return ((f["x_train"], f["y_train"]), (f["x_test"], f["y_test"]), str(path))
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
-            raise _corrupt(path, e) from None
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            # numpy's own message for a non-npz file advises allow_pickle=True: never
+            # suggest unpickling an untrusted file.
+            raise _corrupt(path, e if isinstance(e, KeyError) else
+                           "not a .npz archive with x_train, y_train, x_test, y_test") from None
     import tf_keras as keras
 
     return _keras_download("mnist", root, [str(path)],

@@ -51,3 +51,36 @@ def from_npz(source) -> dict[str, np.ndarray]:
                 bits = np.unpackbits(f[key], count=int(np.prod(shape)))
                 masks[name.replace("__", "/")] = bits.astype(bool).reshape(shape)
     return masks
+
+
+def pixel_keep_share(mask: np.ndarray, image_shape: tuple) -> np.ndarray:
+    """Share of a first Dense layer's weights kept per input pixel: where the network still
+    looks. `mask` is (H*W*C, units) behind a Flatten of (H, W, C) images; -> (H, W)."""
+    height, width, channels = image_shape
+    per_input = np.asarray(mask, bool).reshape(height * width * channels, -1).mean(axis=1)
+    return per_input.reshape(height, width, channels).mean(axis=2)
+
+
+def as_matrix(mask: np.ndarray) -> np.ndarray:
+    """A kernel's mask as (inputs, outputs): conv kernels (kh, kw, in, out) fold their
+    window into the inputs."""
+    mask = np.asarray(mask)
+    return mask.reshape(-1, mask.shape[-1])
+
+
+def block_share(matrix: np.ndarray, max_side: int) -> np.ndarray:
+    """Share of kept entries in blocks, so that no side exceeds `max_side`: a picture of
+    a large mask that still shows where the zeros are."""
+    rows, cols = matrix.shape
+    fr, fc = -(-rows // max_side), -(-cols // max_side)  # ceil division
+    padded = np.full((rows + (-rows) % fr, cols + (-cols) % fc), np.nan)
+    padded[:rows, :cols] = matrix
+    blocks = padded.reshape(padded.shape[0] // fr, fr, padded.shape[1] // fc, fc)
+    return np.nanmean(blocks, axis=(1, 3))
+
+
+def flips(previous: np.ndarray, current: np.ndarray) -> tuple[int, int]:
+    """(removed, revived) between two snapshots of one mask: magnitude pruning recomputes
+    masks, so a weight can come back."""
+    previous, current = np.asarray(previous, bool), np.asarray(current, bool)
+    return int(np.count_nonzero(previous & ~current)), int(np.count_nonzero(~previous & current))

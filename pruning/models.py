@@ -6,17 +6,28 @@ return a model with softmax outputs whose last layer is named "output"
 """
 from __future__ import annotations
 
-import tf_keras as keras
-
+from .lazy import LazyModule
 from .registry import Registry
+
+keras = LazyModule("tf_keras")  # imported when a model is built, not for its name
 
 MODELS = Registry("model")
 
 
-def build(name: str, input_shape: tuple, num_classes: int, config) -> keras.Model:
+def build(name: str, input_shape: tuple, num_classes: int, config):
     """A freshly initialised model; the same config.seed gives the same initial weights."""
     keras.utils.set_random_seed(config.seed)
     return MODELS.get(name)(tuple(input_shape), num_classes, config)
+
+
+def image_dense_layer(model) -> tuple[str, tuple] | None:
+    """(name, image shape) of a Dense layer reading the flattened input images (an MLP's
+    first layer), whose kept weights map onto pixels; None for other models."""
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if len(layers) >= 2 and isinstance(layers[0], keras.layers.Flatten) \
+            and isinstance(layers[1], keras.layers.Dense) and len(model.input_shape) == 4:
+        return layers[1].name, tuple(model.input_shape[1:])
+    return None
 
 
 def _mlp(input_shape, num_classes, hidden, name):

@@ -33,31 +33,44 @@ def training_curves(history: list[dict[str, float]], prune_start_epoch: int, tit
     return fig
 
 
-def sparsity_over_steps(target_steps, target, actual_steps, actual, window, title: str):
-    """The schedule's sparsity at every step against the measured sparsity at epoch ends."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(target_steps, target, label="target (schedule, masks in force)")
-    ax.plot(actual_steps, actual, "o", label="actual (zeros in pruned weights)")
-    for step, name in ((window.begin_step, "begin_step"), (window.end_step, "end_step")):
-        ax.axvline(step, color="grey", linestyle=":")
-        ax.annotate(name, (step, 0.98), rotation=90, fontsize=8, color="grey", va="top")
+def sparsity_over_steps(schedule_steps, schedule, target_steps, target, actual_steps, actual,
+                        window, initial: float, final: float, title: str):
+    """The schedule (its curve from initial_sparsity at begin_step to final_sparsity at
+    end_step), the sparsity the masks hold after each step (tfmot updates them every
+    `frequency` steps), and the zeros measured at every epoch end."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(schedule_steps, schedule, "--", color="tab:gray", label="schedule")
+    ax.plot(target_steps, target, color="tab:blue", label="masks in force (updated every "
+            f"{window.frequency} steps)")
+    ax.plot(actual_steps, actual, "o", color="tab:orange", label="measured at each epoch end")
+    for step, value, name in ((window.begin_step, initial, "initial_sparsity"),
+                              (window.end_step, final, "final_sparsity")):
+        ax.plot([step], [value], "s", color="tab:gray")
+        ax.annotate(f"{name} {value:.0%}\nstep {step}", (step, value), fontsize=8,
+                    xytext=(6, -22 if name == "final_sparsity" else 6),
+                    textcoords="offset points")
     ax.set_ylim(0, 1)
-    _axes(ax, "retraining step", "sparsity", title, {"loc": "lower right"})
+    _axes(ax, "retraining step", "sparsity of the pruned weights", title, {"loc": "lower right"})
     fig.tight_layout()
     return fig
 
 
-def layer_sparsity(per_layer: dict[str, float], title: str):
-    """Final sparsity of each pruned layer."""
+def layer_sparsity(sizes: dict[str, int], per_layer: dict[str, float], title: str):
+    """Weights kept and removed in each pruned layer, its sparsity on top: where the
+    model-wide sparsity was taken from."""
     names = list(per_layer)
-    fig, ax = plt.subplots(figsize=(max(5, 0.35 * len(names) + 2), 4))
-    bars = ax.bar(range(len(names)), [per_layer[n] for n in names])
-    ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    kept = [sizes[n] * (1 - per_layer[n]) for n in names]
+    removed = [sizes[n] * per_layer[n] for n in names]
+    fig, ax = plt.subplots(figsize=(max(6, 0.4 * len(names) + 2), 4.5))
+    ax.bar(range(len(names)), kept, color="tab:blue", label="kept")
+    bars = ax.bar(range(len(names)), removed, bottom=kept, color="tab:red", alpha=0.45,
+                  label="removed")
+    ax.bar_label(bars, labels=[f"{per_layer[n]:.0%}" for n in names], fontsize=7)
     ax.set_xticks(range(len(names)), names, rotation=60 if len(names) > 6 else 0,
                   ha="right" if len(names) > 6 else "center", fontsize=8)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("sparsity")
-    ax.set_title(title)
+    if max(sizes.values()) > 20 * min(sizes.values()):
+        ax.set_yscale("log")
+    _axes(ax, "pruned layer", "weights", f"{title}: sparsity per layer", {"fontsize": 8})
     fig.tight_layout()
     return fig
 
@@ -133,8 +146,48 @@ def _study_figures(study, ovm, pareto, objective_names):
     if len(complete) >= 2 and len({tuple(sorted(t.params.items())) for t in complete}) >= 2:
         figures["param_importances"] = ovm.plot_param_importances(study, target=target,
                                                                   target_name=target_name)
-    return {name: (ax.figure if hasattr(ax, "figure") else ax.flat[0].figure)
-            for name, ax in figures.items()}
+    out = {name: (ax.figure if hasattr(ax, "figure") else ax.flat[0].figure)
+           for name, ax in figures.items()}
+    _readable(out, target_name)
+    trials = [(t.values[0], t.user_attrs["sparsity"], t.user_attrs["model_bytes_gzip"],
+               t.number) for t in complete
+              if "sparsity" in t.user_attrs and "model_bytes_gzip" in t.user_attrs]
+    if trials:
+        out["trials"] = trials_scatter(trials, target_name)
+    return out
+
+
+def _readable(figures: dict, target_name: str) -> None:
+    """Optuna's figures with named axes, room for their labels and a size to read them."""
+    for name, fig in figures.items():
+        fig.set_size_inches(11, 6)
+        for ax in fig.axes:
+            if ax.get_ylabel() in ("Objective Value", "Intermediate Value"):
+                ax.set_ylabel(target_name if ax.get_ylabel() == "Objective Value"
+                              else f"{target_name} after each retraining epoch")
+            if ax.get_xlabel() == "Step":
+                ax.set_xlabel("retraining epoch")
+            if name == "parallel_coordinate":
+                ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+        fig.tight_layout()
+
+
+def trials_scatter(trials: list[tuple], target_name: str):
+    """Every completed trial: its objective against its sparsity and its gzipped size,
+    labelled with its number. (value, sparsity, bytes, number) tuples."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    value, sparsity, size, number = zip(*trials)
+    for ax, x, label in ((axes[0], sparsity, "sparsity of the pruned weights"),
+                         (axes[1], [b / 1024 for b in size], "pruned model, gzipped (KB)")):
+        ax.scatter(x, value, s=25)
+        for xi, yi, n in zip(x, value, number):
+            ax.annotate(f"#{n}", (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel(label)
+        ax.set_ylabel(target_name)
+        ax.grid(alpha=0.3)
+    fig.suptitle("every completed trial")
+    fig.tight_layout()
+    return fig
 
 
 def close(figures) -> None:

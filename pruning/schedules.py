@@ -65,6 +65,10 @@ def sparsity_in_force(step: int, window: Window, fn, initial_sparsity: float,
     return fn(last, initial_sparsity, final_sparsity, window.begin_step, window.end_step, power)
 
 
+def steps_per_epoch(n_samples: int, batch_size: int) -> int:
+    return math.ceil(n_samples / batch_size)
+
+
 def resolve_window(config, steps_per_epoch: int) -> Window:
     """begin_step/end_step from the config, or from begin/end_fraction of the retraining.
 

@@ -64,6 +64,24 @@ def parse(text: str) -> dict[str, Dimension]:
     return {d.name: d for d in dims}
 
 
+def check(base: ExperimentConfig, dims: dict[str, Dimension]) -> None:
+    """Every value a dimension can take must make a valid config (the field's type and
+    range), so a study never starts on a space that only fails trials."""
+    for d in dims.values():
+        values = [*d.choices] if d.kind == "cat" else [d.low, d.high]
+        if d.kind == "cat" and not all(str(v).strip() for v in values):
+            raise ConfigError("search", f"search: {d} has an empty choice")
+        if d.kind != "cat" and isinstance(getattr(base, d.name), str):
+            raise ConfigError("search", f"search: {d.name} takes names, not numbers; write "
+                              f"{d.name}=cat:A|B")
+        for value in values:
+            try:
+                ExperimentConfig.from_dict({**base.to_dict(), d.name: value})
+            except ConfigError as e:
+                raise ConfigError("search", f"search: {d} can give {d.name}={value}, which "
+                                  f"is not allowed ({e})") from None
+
+
 def merge(base: str, overrides: list[str]) -> str:
     """`base` with entries replaced or added; an entry NAME=off removes NAME."""
     dims = parse(base)

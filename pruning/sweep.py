@@ -40,7 +40,8 @@ def masked_copy(dense, masks: dict[str, np.ndarray], drop_units: bool):
 def one_shot(dense, kernels, method: str, sparsity: float, splits, config, dense_latency,
              finetune_epochs: int):
     """Prune `dense` at once; with `finetune_epochs`, then train the survivors (masks fixed;
-    a unit-pruned MLP is shrunk first and trained as the smaller dense network it is)."""
+    a unit-pruned MLP is shrunk first and trained as the smaller dense network it is).
+    Returns (metrics, the model that would ship)."""
     masks = METHODS.get(method)(kernels, sparsity)
     units = method == "unit"
     model = masked_copy(dense, masks, drop_units=units)
@@ -61,7 +62,7 @@ def one_shot(dense, kernels, method: str, sparsity: float, splits, config, dense
         metrics.update(shrunk_params=float(small.count_params()),
                        shrunk_tflite_bytes=float(len(tflite)), shrunk_latency_us=latency,
                        speedup=dense_latency / latency)
-    return metrics
+    return metrics, model if small is None else small
 
 
 def _test_metrics(model, splits, config, prefix: str = "") -> dict[str, float]:
@@ -78,28 +79,38 @@ def _shrink(model, masks):
         return None
 
 
+def point_name(method: str, sparsity: float, finetune_epochs: int) -> str:
+    return f"{method}-{sparsity:.0%}" + (f"+{finetune_epochs}ep" if finetune_epochs and
+                                         method != "gradual" else "")
+
+
 def gradual(config: ExperimentConfig, sparsity: float, parent: str, tags: dict) -> tuple:
     """tfmot's schedule with retraining to `sparsity`, as a nested experiment run."""
     target = config.replace(final_sparsity=sparsity,
                             initial_sparsity=min(config.initial_sparsity, sparsity))
     result = experiment.run(target, parent_run_id=parent, tags=tags,
                             extra_params={"method": "gradual", "requested_sparsity": sparsity},
-                            outputs=experiment.Outputs(export=False, keep_model=False))
+                            outputs=experiment.Outputs(export=False, keep_model=False),
+                            name=point_name("gradual", sparsity, 0))
     keys = ("test_accuracy", "test_loss", "sparsity")
     metrics = {k: v for k, v in result.metrics.items() if k in keys or k.startswith("sparsity/")}
-    return metrics, result.run_id
+    return metrics, result.run_id, result.pruned_model
 
 
 def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str | None = None,
-              tracking_uri: str | None = None, print_line=print) -> list[Point]:
+              tracking_uri: str | None = None, print_line=print,
+              register_model: str | None = None) -> tuple[list[Point], str]:
+    """Every (method, sparsity) point as a child run; returns them and the parent run id.
+    With `register_model`, the best point (see `best_point`) is logged and registered."""
     from . import tracking as mlt
 
     splits = data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)
     mlt.check_store(experiment_name, tracking_uri)
     params = {**sweep.to_dict(), **{f"base.{k}": v for k, v in base.to_dict().items()}}
     name = f"sweep-{base.model}-{base.dataset}"
-    tags = {"pruning.role": "sweep", "dataset": base.dataset, "model": base.model}
-    points = []
+    tags = {"pruning.role": "sweep", "dataset": base.dataset, "model": base.model,
+            "recipe": base.recipe}
+    points, shipped = [], {}
     with mlt.experiment_run(params, name, tags) as parent:
         dense, pretrain_run_id = experiment.ensure_pretrained(base, parent)
         kernels = train.prunable_kernels(dense, base)
@@ -112,19 +123,53 @@ def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str |
                               "pretrain_run_id": pretrain_run_id, "dataset": base.dataset,
                               "model": base.model}
                 if METHODS.get(method) is None:
-                    metrics, run_id = gradual(base, sparsity, parent, point_tags)
+                    metrics, run_id, model = gradual(base, sparsity, parent, point_tags)
                 else:
-                    metrics = one_shot(dense, kernels, method, sparsity, splits, base,
-                                       dense_latency, sweep.finetune_epochs)
-                    run_id = mlt.child_run(parent, f"{method}-{sparsity:.0%}",
+                    metrics, model = one_shot(dense, kernels, method, sparsity, splits, base,
+                                              dense_latency, sweep.finetune_epochs)
+                    run_id = mlt.child_run(parent, point_name(method, sparsity,
+                                                              sweep.finetune_epochs),
                                            {"method": method, "requested_sparsity": sparsity,
                                             "finetune_epochs": sweep.finetune_epochs},
                                            metrics, {**point_tags, "pruning.role": "sweep_point"})
-                points.append(Point(method, sparsity, metrics, run_id))
+                point = Point(method, sparsity, metrics, run_id)
+                points.append(point)
+                if register_model:
+                    shipped[point] = model
                 print_line(f"{method:8s} {sparsity:5.0%}: test accuracy "
                            f"{metrics['test_accuracy']:.4f}, sparsity {metrics['sparsity']:.4f}")
-        _summarize(parent, points, base, dense_latency, mlt)
-    return points
+        best = best_point(points)
+        _summarize(parent, points, base, dense_latency, mlt, best)
+        if register_model and best is not None:
+            _register(best, shipped[best], base, splits, parent, register_model, mlt)
+    return points, parent
+
+
+def best_point(points: list[Point], tolerance: float = 0.01) -> Point | None:
+    """The sparsest point within `tolerance` of the dense (lowest-sparsity) accuracy of its
+    method, over all methods; ties go to the more accurate."""
+    candidates = []
+    for method in {p.method for p in points}:
+        mine = sorted((p for p in points if p.method == method),
+                      key=lambda p: p.metrics["sparsity"])
+        reference = mine[0].metrics["test_accuracy"]
+        candidates += [p for p in mine if p.metrics["test_accuracy"] >= reference - tolerance]
+    return max(candidates, key=lambda p: (p.metrics["sparsity"], p.metrics["test_accuracy"]),
+               default=None)
+
+
+def _register(point: Point, model, base, splits, parent, name: str, mlt) -> None:
+    """Log the best point's model on its own run and register it."""
+    model_id = mlt.log_model(point.run_id, model, splits.x_val[:5],
+                             f"{base.model}-{base.dataset}-{point.method}-"
+                             f"{round(point.metrics['sparsity'] * 100):g}", step=1)
+    mlt.log_model_metrics(point.run_id, model_id, point.metrics, 0)
+    version = mlt.register(model_id, name, point.metrics,
+                           f"Best point of sweep run {parent}: {point.method} at sparsity "
+                           f"{point.metrics['sparsity']:.3f}, test accuracy "
+                           f"{point.metrics['test_accuracy']:.4f}")
+    mlt.set_tags(parent, {"registered_model": f"{name}/{version}",
+                          "best_point_run_id": point.run_id})
 
 
 def table(points: list[Point]) -> str:
@@ -138,7 +183,7 @@ def table(points: list[Point]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def _summarize(parent, points, base, dense_latency, mlt) -> None:
+def _summarize(parent, points, base, dense_latency, mlt, best: Point | None) -> None:
     curves = {}
     for p in points:
         curves.setdefault(p.method, []).append(
@@ -158,5 +203,9 @@ def _summarize(parent, points, base, dense_latency, mlt) -> None:
         lines.append(f"- {method}: accuracy {reference:.4f} at sparsity {values[0][0]:.2f}; "
                      f"highest sparsity within 1 point of it: {max(kept):.2f}")
     lines.append(f"- dense batch-1 TFLite latency: {dense_latency:.1f} us")
+    if best is not None:
+        lines.append(f"- best point (sparsest within 1 point of its method's dense accuracy): "
+                     f"{best.method} at {best.metrics['sparsity']:.2f}, test accuracy "
+                     f"{best.metrics['test_accuracy']:.4f} (run `{best.run_id}`)")
     mlt.log_text(parent, "\n".join(lines) + "\n", "summary.md")
-    mlt.set_tags(parent, {"mlflow.note.content": "\n".join(lines)})
+    mlt.set_tags(parent, {"mlflow.note.content": "\n".join(lines) + "\n\n" + table(points)})

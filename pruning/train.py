@@ -19,16 +19,8 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
 
 from . import masks as mask_math
 from . import distributions, policies, schedules
-
-
-class Observer:
-    """Receives what training produces; every method is optional."""
-
-    def epoch_end(self, step: int, metrics: dict[str, float]) -> None:
-        """`step` is the epoch counted across both phases."""
-
-    def mask_snapshot(self, step: int, masks: dict[str, np.ndarray], final: bool) -> None:
-        """Masks of every pruned layer (True = kept) after retraining epoch `step`."""
+from .observers import Observer
+from .schedules import steps_per_epoch
 
 
 class TrainingDiverged(RuntimeError):
@@ -41,10 +33,6 @@ class Phase:
     epochs: int
     lr: float
     step_offset: int  # epochs logged before this phase
-
-
-def steps_per_epoch(n_samples: int, batch_size: int) -> int:
-    return math.ceil(n_samples / batch_size)
 
 
 def _shift(pixels: int):

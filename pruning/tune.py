@@ -12,12 +12,11 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import optuna
 
-from . import data, experiment, plots, search_space, train
+from . import data, experiment, search_space, study_summary, train
 from .config import ExperimentConfig, TuneConfig
 from .errors import ConfigError, UserError
 from .registry import Registry
@@ -36,26 +35,15 @@ TRIAL_PRUNERS.register("hyperband")(
     lambda: optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3))
 TRIAL_PRUNERS.register("none")(lambda: optuna.pruners.NopPruner())
 
-# objective -> pareto_metric -> (metric of the run, direction); accuracy always comes first
-SECOND_OBJECTIVE = {"sparsity": ("sparsity", "maximize"),
-                    "size": ("model_bytes_gzip", "minimize")}
-
-
-@dataclass(frozen=True)
-class StudyResult:
-    study_name: str
-    storage: str
-    parent_run_id: str
-    n_trials: int
-    best_values: list  # one list of values per best (single) or Pareto trial
-    best_config: ExperimentConfig | None
-    test_accuracy: float | None
+SECOND_OBJECTIVE = study_summary.SECOND_OBJECTIVE
+StudyResult = study_summary.StudyResult
 
 
 def resolve(base: ExperimentConfig, tune: TuneConfig) -> tuple[TuneConfig, dict]:
     """Fill the study name and the search space the objective implies."""
     name = tune.study_name or f"{base.model}-{base.dataset}-{tune.objective}"
     dims = search_space.parse(tune.search)
+    search_space.check(base, dims)
     if tune.objective == "pareto" and tune.pareto_metric == "sparsity" \
             and "final_sparsity" not in dims:
         # Accuracy against sparsity only makes a front if sparsity varies.
@@ -121,7 +109,8 @@ def make_objective(study, base, tune, dims, parent_run_id, mlt):
         return _on_front(study, values, directions) if pareto else _is_best_so_far(study, values)
 
     def objective(trial: optuna.Trial):
-        config = trial_config(base, search_space.suggest(trial, dims))
+        values = search_space.suggest(trial, dims)
+        config = trial_config(base, values)
         reporter = TrialReporter(trial, base.pretrain_epochs, tune.trial_pruner != "none")
         outputs = experiment.Outputs(keep_model=keep_model, **TRIAL_OUTPUTS)
         state = "failed"
@@ -130,10 +119,12 @@ def make_objective(study, base, tune, dims, parent_run_id, mlt):
                                     parent_run_id=parent_run_id,
                                     tags={"trial_number": trial.number,
                                           "study_name": tune.study_name},
-                                    finished_on=(optuna.TrialPruned,))
-            values = values_of(result.metrics)
-            if any(not math.isfinite(v) for v in np.atleast_1d(values)):
-                raise train.TrainingDiverged(f"trial {trial.number}: objective is {values}")
+                                    finished_on=(optuna.TrialPruned,),
+                                    name=trial_name(tune.study_name, trial.number, values))
+            objective_values = values_of(result.metrics)
+            if any(not math.isfinite(v) for v in np.atleast_1d(objective_values)):
+                raise train.TrainingDiverged(f"trial {trial.number}: objective is "
+                                             f"{objective_values}")
             state = "complete"
         except optuna.TrialPruned:
             state = "pruned"
@@ -142,9 +133,20 @@ def make_objective(study, base, tune, dims, parent_run_id, mlt):
             if reporter.run_id:
                 mlt.set_tags(reporter.run_id, {"trial_state": state})
         trial.set_user_attr("config", result.config.to_json())
-        return values
+        for key in ("sparsity", "model_bytes_gzip"):  # what the study's plots show
+            trial.set_user_attr(key, result.metrics[key])
+        if result.model_id:
+            trial.set_user_attr("mlflow_model_id", result.model_id)
+        return objective_values
 
     return objective
+
+
+def trial_name(study_name: str, number: int, values: dict) -> str:
+    """`study #3: retrain_epochs=7 power=2.1`: the study, the trial, the values searched."""
+    shown = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in values.items())
+    return f"{study_name} #{number}: {shown}"
 
 
 def _storage(url: str, tune: TuneConfig, mlt):
@@ -183,7 +185,10 @@ def _progress(start: float, print_line):
 
 
 def run_study(base: ExperimentConfig, tune: TuneConfig, experiment_name: str | None = None,
-              tracking_uri: str | None = None, print_line=print) -> StudyResult:
+              tracking_uri: str | None = None, print_line=print,
+              register_model: str | None = None) -> StudyResult:
+    """Run this worker's trials; with `register_model`, the study's best model is
+    registered and the `champion` alias moved to it."""
     from . import tracking as mlt
 
     tune, dims = resolve(base, tune)
@@ -215,7 +220,7 @@ def run_study(base: ExperimentConfig, tune: TuneConfig, experiment_name: str | N
             study.optimize(objective, n_trials=tune.n_trials, timeout=tune.timeout or None,
                            catch=(UserError, train.TrainingDiverged),
                            callbacks=[_progress(time.time(), print_line)])
-        return summarize(study, base, tune, parent, url, mlt)
+        return study_summary.summarize(study, base, tune, parent, url, mlt, register_model)
 
 
 def _all_trials(storage, tune):
@@ -234,69 +239,3 @@ class optuna_quiet:
 
     def __exit__(self, *exc):
         optuna.logging.set_verbosity(self.level)
-
-
-def summarize(study, base, tune, parent, url, mlt) -> StudyResult:
-    """Best (or Pareto) trials, their config, test accuracy of the best, plots: on the parent."""
-    State = optuna.trial.TrialState
-    trials = study.get_trials(deepcopy=False)
-    counts = {s: sum(t.state == s for t in trials) for s in State}
-    metrics = {"n_trials": len(trials), "n_complete": counts[State.COMPLETE],
-               "n_pruned": counts[State.PRUNED], "n_failed": counts[State.FAIL],
-               "total_retrain_epochs": sum(t.user_attrs.get("retrain_epochs_run", 0)
-                                           for t in trials)}
-    tags, best_config, test_accuracy, best_values = {}, None, None, []
-    complete = [t for t in trials if t.state == State.COMPLETE and "config" in t.user_attrs]
-    if complete and tune.objective == "accuracy":
-        best = study.best_trial
-        best_values = [[best.value]]
-        best_config = ExperimentConfig.from_dict(json.loads(best.user_attrs["config"]))
-        metrics["best_value"] = best.value
-        tags.update({"best_trial": best.number, "best_run_id": best.user_attrs["mlflow_run_id"],
-                     **{f"best.{k}": v for k, v in best.params.items()}})
-        test_accuracy = _best_test_accuracy(best, base, parent, mlt)
-        metrics["best_test_accuracy"] = test_accuracy
-        mlt.log_text(parent, best_config.to_toml(), "best_config.toml")
-        mlt.log_text(parent, json.dumps({"value": best.value, "params": best.params,
-                                         "run_id": best.user_attrs["mlflow_run_id"]},
-                                        indent=2), "best_params.json")
-    elif complete:
-        front = study.best_trials
-        best_values = [t.values for t in front]
-        mlt.log_text(parent, pareto_table(front, tune), "pareto_front.md")
-        for t in front:
-            mlt.log_text(parent, ExperimentConfig.from_dict(
-                json.loads(t.user_attrs["config"])).to_toml(), f"pareto/trial_{t.number}.toml")
-        tags["pareto_trials"] = ",".join(str(t.number) for t in front)
-    mlt.log_results(parent, metrics, tags, step=len(trials))
-    figures = plots.study_figures(study, tune.objective == "pareto",
-                                  ("validation accuracy", SECOND_OBJECTIVE[tune.pareto_metric][0]))
-    mlt.log_figures(parent, {f"plots/{name}.png": fig for name, fig in figures.items()})
-    plots.close(figures.values())
-    return StudyResult(tune.study_name, url, parent, len(trials), best_values, best_config,
-                       test_accuracy)
-
-
-def _best_test_accuracy(best, base, parent, mlt) -> float:
-    """The test set, once, for the best trial only (again only if the best changed)."""
-    run_id = best.user_attrs["mlflow_run_id"]
-    tags = mlt.run_tags(parent)
-    if tags.get("best_test_run_id") == run_id:
-        return float(tags["best_test_accuracy"])
-    splits = data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)
-    probabilities = np.asarray(mlt.load_pyfunc(run_id).predict(splits.x_test))
-    accuracy = float(np.mean(probabilities.argmax(-1) == splits.y_test))
-    mlt.set_tags(parent, {"best_test_run_id": run_id, "best_test_accuracy": accuracy})
-    return accuracy
-
-
-def pareto_table(front, tune) -> str:
-    second = SECOND_OBJECTIVE[tune.pareto_metric][0]
-    names = sorted({k for t in front for k in t.params})
-    rows = [f"| trial | val accuracy | {second} | " + " | ".join(names) + " | run |",
-            "|" + "---|" * (len(names) + 4)]
-    for t in sorted(front, key=lambda t: t.values[1]):
-        rows.append(f"| {t.number} | {t.values[0]:.4f} | {t.values[1]:.4g} | "
-                    + " | ".join(f"{t.params.get(n, '')}" for n in names)
-                    + f" | {t.user_attrs.get('mlflow_run_id', '')} |")
-    return "\n".join(rows) + "\n"

@@ -33,6 +33,12 @@ def _all_runs():
     (["--frequency", "1000"], "frequency=1000 leaves no mask update"),
     (["--end-step", "100000", "--begin-step", "0", "--frequency", "1"], "past the last"),
     (["--config", "/nonexistent.toml"], "config: cannot read"),
+    (["--batch-size", str(10**20)], "batch_size=100000000000000000000 is too large"),
+    (["--batch-size", str(10**6)], "is larger than the 576 training samples"),
+    (["--seed", str(2**64)], "seed=18446744073709551616 is too large"),
+    (["--val-fraction", "0.0001"], "val_fraction=0.0001 holds out no sample"),
+    (["--experiment-name", ""], "experiment name cannot be empty"),
+    (["--recipe", "nope"], "unknown recipe 'nope'"),
 ])
 def test_bad_input_exits_2_with_one_message_and_no_run(store, capsys, argv, fragment):
     given = dict(zip(TINY[::2], TINY[1::2])) | dict(zip(argv[::2], argv[1::2]))
@@ -69,16 +75,18 @@ def test_mlproject_is_generated_from_the_config():
 
     assert (ROOT / "MLproject").read_text() == mlproject.render()
     spec = yaml.safe_load(mlproject.render())
-    for entry, classes in (("main", [ExperimentConfig]), ("tune", [TuneConfig, ExperimentConfig]),
-                           ("sweep", [SweepConfig, ExperimentConfig])):
-        point = spec["entry_points"][entry]
-        fields = {k: v for cls in classes for k, v in cls.__dataclass_fields__.items()}
-        assert set(point["parameters"]) == set(fields)
-        for name, param in point["parameters"].items():
-            default = fields[name].default
-            expected = "auto" if default is None else default
-            assert str(param["default"]).lower() == str(expected).lower(), name
-            assert f"--{name.replace('_', '-')} {{{name}}}" in point["command"]
+    # No declared parameter: mlflow run would pass its default and override a recipe.
+    for entry, command in (("main", "run"), ("tune", "tune"), ("sweep", "sweep")):
+        assert spec["entry_points"][entry] == {"command": f"python -m pruning {command}"}
+    for cls in (ExperimentConfig, TuneConfig, SweepConfig):
+        for name in cls.__dataclass_fields__:
+            assert f"#   {name} = " in mlproject.render(), name
+
+
+def test_underscored_flags_as_mlflow_run_passes_them():
+    args = cli.build_parser().parse_args(cli._dashes(["run", "--final_sparsity", "0.8",
+                                                      "--data_dir=/x"]))
+    assert (args.final_sparsity, args.data_dir) == ("0.8", "/x")
 
 
 def _env(store_uri):
@@ -93,7 +101,16 @@ def test_cli_process_run_then_reproduce_from_config(store, tmp_path):
                            "--experiment-name", "cli"], env=_env(store), cwd=tmp_path,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "[retrain 2/2]" in done.stderr and "test_accuracy" in done.stdout
+    assert "[retrain 2/2]" in done.stderr and "test accuracy" in done.stdout
+    # The terminal holds the package's own lines only: no TensorFlow banner, no cuInit
+    # "error", no converter or library warnings.
+    for line in done.stderr.splitlines():
+        assert line.startswith(("pruning run:", "[")), line
+    assert "error" not in done.stderr.lower()
+    # and ends with how to see the run: the exact `mlflow ui` command and the page's URL
+    last = done.stdout.strip().splitlines()[-1]
+    assert f"mlflow ui --backend-store-uri {store}" in last
+    assert "/runs/" in last and last.endswith("?workflowType=machine_learning")
     (run,) = [r for r in _all_runs() if r.data.tags["pruning.role"] == "experiment"]
     config_json = MlflowClient().download_artifacts(run.info.run_id, "config.json", str(tmp_path))
     again = subprocess.run([sys.executable, "-m", "pruning", "run", "--config", config_json,
@@ -119,7 +136,10 @@ def test_mlflow_run_entry_point(store, tmp_path):
     assert run.info.status == "FINISHED"
     assert run.data.params["retrain_epochs"] == "2" and "test_accuracy" in run.data.metrics
     assert run.data.tags["mlflow.project.entryPoint"] == "main"
-    assert runs["pretrain"].data.tags["mlflow.parentRunId"] == run.info.run_id
+    # the pre-training stands at the experiment's top level, naming who asked for it
+    assert "mlflow.parentRunId" not in runs["pretrain"].data.tags
+    assert runs["pretrain"].data.tags["pruning.requested_by"] == run.info.run_id
+    assert "Dense pre-training" in runs["pretrain"].data.tags["mlflow.note.content"]
 
 
 def test_mlflow_run_bad_input_leaves_no_run_running(store, tmp_path):
@@ -129,4 +149,7 @@ def test_mlflow_run_bad_input_leaves_no_run_running(store, tmp_path):
                           timeout=600)
     assert done.returncode != 0
     assert "final_sparsity=1.5 is outside [0, 1)" in done.stderr
-    assert all(r.info.status != "RUNNING" for r in _all_runs())
+    (run,) = _all_runs()  # the run mlflow made: FAILED, saying why
+    assert run.info.status == "FAILED"
+    assert "final_sparsity=1.5 is outside [0, 1)" in run.data.tags["error"]
+    assert "final_sparsity=1.5" in run.data.tags["mlflow.note.content"]

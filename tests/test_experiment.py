@@ -80,7 +80,8 @@ def test_artifacts_masks_plots_model(tracked):
     files = set(_artifacts(client, first.run_id))
     assert {"config.json", "masks/final.npz", "masks/epoch_0002.npz", "masks/epoch_0003.npz",
             "model_int8.tflite", "plots/training_curves.png", "plots/sparsity_schedule.png",
-            "plots/layer_sparsity.png"} <= files
+            "plots/layer_sparsity.png", "plots/masks_final.png", "plots/mask_changes.png",
+            "plots/pixel_map.png"} <= files
     path = client.download_artifacts(first.run_id, "masks/final.npz")
     final = masks.from_npz(path)
     for name, mask in final.items():
@@ -92,7 +93,7 @@ def test_model_loads_with_pyfunc_and_predicts(tracked):
     from pruning import data
 
     splits = data.load("synthetic", "", 0.1, 0)
-    model = mlflow.pyfunc.load_model(f"runs:/{first.run_id}/model")
+    model = mlflow.pyfunc.load_model(f"models:/{first.model_id}")
     predictions = np.asarray(model.predict(splits.x_test[:8]))
     np.testing.assert_allclose(predictions, first.pruned_model.predict(splits.x_test[:8]),
                                rtol=1e-5, atol=1e-6)
@@ -125,6 +126,21 @@ def test_run_explains_itself(tracked):
     assert tags["dataset"] == "synthetic" and tags["model"] == "mlp"
     assert tags["mlflow.runName"] == "mlp-synthetic-50%to90%"
     assert "test accuracy" in tags["mlflow.note.content"]
+    # a second top-level run of the same experiment is told apart
+    assert client.get_run(tracked[2].run_id).data.tags["mlflow.runName"] == \
+        "mlp-synthetic-50%to80%"
+    experiment = client.get_experiment(client.get_run(first.run_id).info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    # CPU and memory while it ran
+    assert any(k.startswith("system/") for k in client.get_run(first.run_id).data.metrics)
+
+
+def test_same_name_twice_gets_a_number(store, tiny):
+    first = experiment.run(tiny, experiment_name="twice")
+    second = experiment.run(tiny, experiment_name="twice")
+    client = MlflowClient()
+    names = [client.get_run(r.run_id).info.run_name for r in (first, second)]
+    assert names == ["mlp-synthetic-50%to90%", "mlp-synthetic-50%to90% #2"]
 
 
 def test_tracking_off_logs_nothing(store, tiny):

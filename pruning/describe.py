@@ -1,0 +1,133 @@
+"""What a run says about itself: its names, its note and its pictures.
+
+Everything here is computed from the config and logged data (no training, no
+MLflow), so the same text and figures can be remade from any finished run.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import masks, plots, schedules
+
+
+def run_name(config) -> str:
+    if config.m_by_n():
+        return f"{config.model}-{config.dataset}-{config.sparsity_m_by_n.replace(',', 'by')}"
+    if config.schedule == "constant_sparsity":
+        return f"{config.model}-{config.dataset}-const{config.final_sparsity:.0%}"
+    shared = "" if config.sparsity_distribution == "uniform" else f"-{config.sparsity_distribution}"
+    return (f"{config.model}-{config.dataset}-"
+            f"{config.initial_sparsity:.0%}to{config.final_sparsity:.0%}{shared}")
+
+
+def model_name(config) -> str:
+    """What the shipped model is, as the models tab lists it: e.g. mlp-mnist-90."""
+    if config.m_by_n():
+        return f"{config.model}-{config.dataset}-{config.sparsity_m_by_n.replace(',', 'by')}"
+    return f"{config.model}-{config.dataset}-{round(config.final_sparsity * 100):g}"
+
+
+def figures(config, history, window, final_metrics, snapshots=(), pixel_layer=None
+            ) -> dict[str, object]:
+    """The run's plots, from logged data only. `snapshots` are (epoch, {layer: mask}) in
+    order; `pixel_layer` is (name, image shape) of a first Dense layer on images."""
+    from . import mask_plots
+
+    fn = schedules.SCHEDULES.get(config.schedule).sparsity
+    initial, final = config.sparsity_targets()
+    steps = list(range(window.total_steps + 1))
+    target = [schedules.sparsity_in_force(s, window, fn, initial, final, config.power)
+              for s in steps]
+    curve = list(range(window.begin_step, window.end_step + 1))
+    schedule = [fn(s, initial, final, window.begin_step, window.end_step, config.power)
+                for s in curve]
+    retrain = history[config.pretrain_epochs:]
+    spe = window.total_steps // config.retrain_epochs
+    actual_steps = [(i + 1) * spe for i in range(len(retrain))]
+    title = run_name(config)
+    per_layer = {k.split("/", 1)[1]: v for k, v in final_metrics.items()
+                 if k.startswith("sparsity/")}
+    out = {
+        "plots/training_curves.png": plots.training_curves(history, config.pretrain_epochs,
+                                                           title),
+        "plots/sparsity_schedule.png": plots.sparsity_over_steps(
+            curve, schedule, steps, target, actual_steps, [h["sparsity"] for h in retrain],
+            window, initial, final, title),
+    }
+    if snapshots:
+        last = snapshots[-1][1]
+        sizes = {name: int(np.size(last[name])) for name in per_layer if name in last}
+        out["plots/layer_sparsity.png"] = plots.layer_sparsity(
+            sizes, {n: per_layer[n] for n in sizes}, title)
+        out["plots/masks_final.png"] = mask_plots.final_masks(last, title)
+        # The dense model before the first update: every weight kept.
+        start = (config.pretrain_epochs - 1, {n: np.ones_like(m) for n, m in last.items()})
+        out["plots/mask_changes.png"] = mask_plots.mask_changes([start, *snapshots], title)
+        if pixel_layer is not None and pixel_layer[0] in last:
+            name, shape = pixel_layer
+            out["plots/pixel_map.png"] = mask_plots.pixel_map(
+                masks.pixel_keep_share(last[name], shape), name, title)
+    return out
+
+
+def summary(config, metrics) -> str:
+    """A few lines that answer "what did this cost": the run's description in the UI."""
+    m = metrics
+    initial, final = config.sparsity_targets()
+    how = (f"{config.sparsity_m_by_n.replace(',', ':')} structured" if config.m_by_n()
+           else f"{config.schedule} {initial:.0%} -> {final:.0%}")
+    lines = [f"**{run_name(config)}**: {config.model} on {config.dataset}, {how} over "
+             f"retraining steps {config.begin_step}-{config.end_step} (policy "
+             f"{config.pruning_policy}, {config.sparsity_distribution} across layers; recipe "
+             f"{config.recipe}).", ""]
+    if "test_accuracy" in m:
+        lines.append(f"- test accuracy {m['test_accuracy']:.4f} (dense "
+                     f"{m.get('dense_test_accuracy', float('nan')):.4f}"
+                     + (f", int8 TFLite {m['tflite_int8_test_accuracy']:.4f})"
+                        if "tflite_int8_test_accuracy" in m else ")"))
+    lines.append(f"- validation accuracy {m['final_val_accuracy']:.4f}; sparsity "
+                 f"{m['sparsity']:.4f} of prunable weights; {m['nonzero_params']:.0f} of "
+                 f"{m['total_params']:.0f} params non-zero")
+    lines.append(f"- dense file {m['dense_model_bytes'] / 1024:.0f} KB; pruned file gzipped "
+                 f"{m['model_bytes_gzip'] / 1024:.0f} KB")
+    if "tflite_int8_bytes_gzip" in m:
+        lines.append(f"- int8 TFLite {m['tflite_int8_bytes'] / 1024:.0f} KB, gzipped "
+                     f"{m['tflite_int8_bytes_gzip'] / 1024:.0f} KB ({m['size_reduction']:.1f}x "
+                     "smaller than the dense file)")
+        lines.append(f"- batch-1 latency: dense {m['dense_latency_us']:.1f} us; pruned "
+                     f"{m['latency_us']:.1f} us, {_speed(m, 'latency_us')}; int8 "
+                     f"{m['int8_latency_us']:.1f} us, {_speed(m, 'int8_latency_us')}")
+    if "tflite_sparse_bytes" in m:
+        lines.append(f"- sparse-storage TFLite {m['tflite_sparse_bytes'] / 1024:.0f} KB (vs "
+                     f"{m['tflite_bytes'] / 1024:.0f} KB), accuracy "
+                     f"{m['tflite_sparse_test_accuracy']:.4f}, latency "
+                     f"{m['tflite_sparse_latency_us']:.1f} us, "
+                     f"{_speed(m, 'tflite_sparse_latency_us')}")
+    if "tflite_qat_int8_bytes" in m:
+        lines.append(f"- pruning-preserving QAT ({config.qat_epochs} epoch(s); sparsity kept "
+                     f"{m['qat_sparsity']:.4f}): int8 accuracy "
+                     f"{m['tflite_qat_int8_test_accuracy']:.4f} (post-training int8 "
+                     f"{m['tflite_int8_test_accuracy']:.4f}), gzipped "
+                     f"{m['tflite_qat_int8_bytes_gzip'] / 1024:.0f} KB, latency "
+                     f"{m['tflite_qat_int8_latency_us']:.1f} us")
+    return "\n".join(lines) + "\n"
+
+
+def pretrain_note(config, key: str, metrics: dict[str, float], requested_by: str | None) -> str:
+    """The pre-training run's description: what it is and who shares it."""
+    return (f"**Dense pre-training** of {config.model} on {config.dataset}: "
+            f"{config.pretrain_epochs} epochs at lr {config.pretrain_lr:g}, test accuracy "
+            f"{metrics['dense_test_accuracy']:.4f}.\n\n"
+            f"Cached: every run whose data, model and pre-training settings give key `{key}` "
+            "(tag `pretrain_key`) starts from this model instead of training it again"
+            + (f"; first requested by run `{requested_by}`." if requested_by else ".") + "\n")
+
+
+def _speed(metrics, key: str) -> str:
+    """How `key`'s latency compares with the dense float model's, said plainly."""
+    ratio = metrics["dense_latency_us"] / metrics[key]
+    if ratio < 1.1:  # within timing noise, or slower
+        return f"no speed-up ({ratio:.2f}x the dense speed)"
+    return f"{ratio:.1f}x faster than dense"
+
+

@@ -1,0 +1,75 @@
+"""What a pruned model costs to ship: file sizes, TFLite conversions, int8 accuracy and
+batch-1 latency, next to the dense model's."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from . import export
+
+
+def costs(dense, stripped, qat, splits, config, convert: bool, status=lambda text: None
+          ) -> tuple[dict[str, float], bytes | None]:
+    """(metrics, int8 TFLite file or None). Without `convert` only the HDF5 sizes (tuning
+    trials skip the conversions)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = _sizes(dense, stripped, Path(tmp))
+    if not convert:
+        return metrics, None
+    tflite_metrics, tflite_int8 = _tflite(dense, stripped, splits, config, status)
+    metrics.update(tflite_metrics)
+    metrics.update(_tflite_options(stripped, qat, splits, config))
+    metrics["size_reduction"] = metrics["dense_model_bytes"] / metrics["tflite_int8_bytes_gzip"]
+    return metrics, tflite_int8
+
+
+def _sizes(dense, stripped, folder: Path) -> dict[str, float]:
+    """Model files as saved (HDF5, no optimizer) and gzipped: pruned zeros compress."""
+    _, dense_bytes, dense_gzip = export.file_sizes(dense, folder, "dense")
+    _, pruned_bytes, pruned_gzip = export.file_sizes(stripped, folder, "pruned")
+    return {"dense_model_bytes": float(dense_bytes), "dense_model_bytes_gzip": float(dense_gzip),
+            "model_bytes": float(pruned_bytes), "model_bytes_gzip": float(pruned_gzip)}
+
+
+def _tflite(dense, stripped, splits, config, status) -> tuple[dict[str, float], bytes]:
+    """TFLite sizes, int8 accuracy and batch-1 latency: what the pruning buys when shipped.
+    Returns them and the int8 file."""
+    calibration = splits.x_train[: config.calibration_samples]
+    status("converting to TFLite: dense, pruned float, pruned int8")
+    dense_tflite = export.to_tflite(dense)
+    tflite = export.to_tflite(stripped)
+    tflite_int8 = export.to_tflite_int8(stripped, calibration,
+                                        per_channel=config.int8_granularity == "per_channel")
+    status(f"int8 accuracy on {len(splits.x_test)} test samples; batch-1 latency, "
+           f"{config.latency_runs} runs per model")
+    sample = splits.x_test[0]
+    latency = lambda m: export.latency_us(m, sample, config.latency_runs)  # noqa: E731
+    metrics = {
+        "tflite_bytes": len(tflite), "tflite_bytes_gzip": export.gzip_size(tflite),
+        "tflite_int8_bytes": len(tflite_int8),
+        "tflite_int8_bytes_gzip": export.gzip_size(tflite_int8),
+        "tflite_int8_test_accuracy": export.tflite_accuracy(tflite_int8, splits.x_test,
+                                                            splits.y_test),
+        "dense_latency_us": latency(dense_tflite), "latency_us": latency(tflite),
+        "int8_latency_us": latency(tflite_int8),
+    }
+    return {k: float(v) for k, v in metrics.items()}, tflite_int8
+
+
+def _tflite_options(stripped, qat, splits, config) -> dict[str, float]:
+    """The optional conversions: sparse storage, and int8 after quantization-aware
+    training. Each with its size, accuracy and latency, like the standard ones."""
+    conversions = {}
+    if config.tflite_sparse:
+        conversions["tflite_sparse"] = export.to_tflite_sparse(stripped)
+    if qat is not None:
+        conversions["tflite_qat_int8"] = export.to_tflite_quantized(qat)
+    metrics = {}
+    for name, tflite in conversions.items():
+        metrics.update({
+            f"{name}_bytes": len(tflite), f"{name}_bytes_gzip": export.gzip_size(tflite),
+            f"{name}_test_accuracy": export.tflite_accuracy(tflite, splits.x_test,
+                                                            splits.y_test),
+            f"{name}_latency_us": export.latency_us(tflite, splits.x_test[0],
+                                                    config.latency_runs)})
+    return {k: float(v) for k, v in metrics.items()}

@@ -1,0 +1,24 @@
+"""Everything that can be checked before TensorFlow loads: the data (files, shapes,
+labels, split sizes) and the pruning window. Bad input fails here, in about a second,
+before any run exists."""
+from __future__ import annotations
+
+from . import data, schedules
+from .errors import ConfigError
+
+
+def check(config):
+    """(config with begin/end_step resolved, data splits, window)."""
+    splits = data.load(config.dataset, config.data_dir, config.val_fraction, config.seed)
+    n_train, n_val = len(splits.x_train), len(splits.x_val)
+    if n_val < 1:
+        raise ConfigError("val_fraction", f"val_fraction={config.val_fraction} holds out no "
+                          f"sample of the {n_train} training samples; allowed: at least "
+                          f"{1 / n_train:.2g}")
+    if config.batch_size > n_train:
+        raise ConfigError("batch_size", f"batch_size={config.batch_size} is larger than the "
+                          f"{n_train} training samples; allowed: 1 to {n_train}")
+    window = schedules.resolve_window(config, schedules.steps_per_epoch(n_train,
+                                                                        config.batch_size))
+    resolved = config.replace(begin_step=window.begin_step, end_step=window.end_step)
+    return resolved, splits, window

@@ -1,0 +1,41 @@
+"""What the terminal shows: one line per epoch with its phase, the steps between
+(cache, export, logging), and how long the run has taken. Everything on stderr;
+results and where to find the run are the command's stdout."""
+from __future__ import annotations
+
+import sys
+import time
+
+from .observers import Observer
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+class Progress(Observer):
+    def __init__(self, config, prefix: str = ""):
+        self.config, self.prefix, self.start = config, prefix, time.time()
+
+    def _print(self, text: str) -> None:
+        say(f"{self.prefix}{text}  ({time.time() - self.start:.0f} s)")
+
+    def epoch_end(self, step, metrics):
+        c, first = self.config, 0
+        # Steps run on across the phases; quantization-aware epochs report qat_* metrics.
+        for phase, total, prefix in (("pretrain", c.pretrain_epochs, ""),
+                                     ("retrain", c.retrain_epochs, ""),
+                                     ("qat", c.qat_epochs, "qat_")):
+            if step < first + total:
+                break
+            first += total
+        epoch = step - first + 1
+        line = (f"[{phase} {epoch}/{total}] loss {metrics[prefix + 'loss']:.4f} "
+                f"acc {metrics[prefix + 'accuracy']:.4f} "
+                f"val_acc {metrics[prefix + 'val_accuracy']:.4f}")
+        if "sparsity" in metrics:
+            line += f" sparsity {metrics['sparsity']:.3f}/{metrics['target_sparsity']:.3f}"
+        self._print(line)
+
+    def status(self, text):
+        self._print(f"[{text}]")

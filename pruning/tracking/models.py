@@ -1,0 +1,111 @@
+"""Logged models and the Model Registry.
+
+A run's shipped model is a LoggedModel named after what it is (`mlp-mnist-90`),
+carrying its own final metrics (linked with `model_id`, the evaluation dataset
+named on the test metrics). Run metrics logged at a model's step attach to it, so
+the model sits at a step where the run logs nothing (one past its last epoch).
+"""
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+
+SERVING_CODE = Path(__file__).with_name("serving.py")
+CHAMPION = "champion"  # the alias a study moves to its best trial's model
+# Version tags: what a registry user filters and sorts by.
+REGISTRY_TAGS = ("sparsity", "test_accuracy", "tflite_int8_test_accuracy",
+                 "tflite_int8_bytes_gzip", "size_reduction", "int8_latency_us")
+
+
+def log_model(run_id: str, model, example: np.ndarray, name: str, step: int,
+              tflite_int8: bytes | None = None) -> str:
+    """The stripped model as a pyfunc that loads anywhere (see serving.py), the int8
+    TFLite beside it; returns the model id."""
+    import tensorflow as tf
+    import tf_keras
+    from mlflow.models import infer_signature
+
+    from ..export import save_h5
+
+    predictions = model.predict(example, verbose=0)
+    # Given explicitly: inferring them reloads the model in a subprocess (slow).
+    requirements = [f"tensorflow=={tf.__version__}", f"tf-keras=={tf_keras.__version__}",
+                    "numpy"]
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts = {"keras_model": str(Path(tmp) / "model.h5")}
+        save_h5(model, Path(artifacts["keras_model"]))
+        if tflite_int8 is not None:
+            artifacts["tflite_int8"] = str(Path(tmp) / "model_int8.tflite")
+            Path(artifacts["tflite_int8"]).write_bytes(tflite_int8)
+        with _active(run_id):  # fluent log_model writes to the active run
+            info = mlflow.pyfunc.log_model(
+                name=name, python_model=str(SERVING_CODE), artifacts=artifacts,
+                signature=infer_signature(example, predictions), input_example=example[:2],
+                pip_requirements=requirements, step=step)
+    return info.model_id
+
+
+@contextlib.contextmanager
+def _active(run_id: str):
+    """`run_id` as the active run: it is already (an experiment's run), or is resumed for
+    the call (a finished sweep point) and ends with the status it had."""
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id == run_id:
+        yield
+        return
+    status = MlflowClient().get_run(run_id).info.status
+    with mlflow.start_run(run_id=run_id, nested=active is not None):
+        yield
+    MlflowClient().set_terminated(run_id, status)
+
+
+def log_model_metrics(run_id: str, model_id: str | None, metrics: dict[str, float],
+                      step: int, dataset=None) -> None:
+    """Final metrics on the run and, with `model_id`, on its model; test-set metrics name
+    the evaluation dataset."""
+    now = int(time.time() * 1000)
+    out = []
+    for key, value in metrics.items():
+        on_test = dataset is not None and "test_" in key and not key.startswith("dense_")
+        out.append(Metric(key, float(value), now, step, model_id=model_id,
+                          dataset_name=dataset.name if on_test else None,
+                          dataset_digest=dataset.digest if on_test else None))
+    MlflowClient().log_batch(run_id, metrics=out)
+
+
+def register(model_id: str, name: str, metrics: dict[str, float], description: str,
+             alias: str | None = None) -> str:
+    """A new version of registered model `name` from a logged model, tagged with what it
+    costs; `alias` moves to it. Returns the version."""
+    client = MlflowClient()
+    version = mlflow.register_model(f"models:/{model_id}", name,
+                                    tags={k: f"{metrics[k]:.6g}" for k in REGISTRY_TAGS
+                                          if k in metrics})
+    client.update_model_version(name, version.version, description=description)
+    if alias:
+        client.set_registered_model_alias(name, alias, version.version)
+    return version.version
+
+
+def model_id_of(run_id: str) -> str | None:
+    """The shipped model a run logged, if any."""
+    outputs = MlflowClient().get_run(run_id).outputs
+    ids = [o.model_id for o in (outputs.model_outputs if outputs else [])]
+    return ids[-1] if ids else None
+
+
+def model_metrics(model_id: str) -> dict[str, float]:
+    """A logged model's own metrics (latest value of each)."""
+    metrics = MlflowClient().get_logged_model(model_id).metrics or []
+    return {m.key: m.value for m in sorted(metrics, key=lambda m: (m.step, m.timestamp))}
+
+
+def load_pyfunc(model_id: str):
+    return mlflow.pyfunc.load_model(f"models:/{model_id}")

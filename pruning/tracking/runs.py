@@ -1,0 +1,253 @@
+"""Runs and what goes into them.
+
+- `experiment_run` opens the run of one experiment (honouring `mlflow run`'s
+  MLFLOW_RUN_ID) and closes it FINISHED, FAILED or KILLED, with system metrics.
+- `RunObserver` is the training observer that logs one metric batch per
+  epoch and the mask snapshots.
+- Sweeps and reports: child runs computed without training, finished runs read back.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from .. import masks as mask_math
+from ..errors import TrackingError
+from ..observers import Observer
+from .store import current_experiment_id
+
+# Tag telling what a run is: experiment (also each tuning trial), pretrain, study,
+# study_worker, sweep, sweep_point or report.
+ROLE = "pruning.role"
+MAX_PARAMS_PER_BATCH = 100  # MLflow's limit for one log_batch call
+SYSTEM_METRICS_SECONDS = 10  # CPU and memory sampling of a run (psutil)
+
+
+def _flat_params(values: dict) -> list[Param]:
+    return [Param(k, "auto" if v is None else str(v)) for k, v in values.items()]
+
+
+def _log_params(client: MlflowClient, run_id: str, values: dict) -> None:
+    """Log params not yet on the run. `mlflow run` logs the MLproject parameters itself,
+    as typed (".9", "''"); MLflow forbids changing a param, so those stay."""
+    existing = client.get_run(run_id).data.params
+    params = [p for p in _flat_params(values) if p.key not in existing]
+    for i in range(0, len(params), MAX_PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=params[i: i + MAX_PARAMS_PER_BATCH])
+
+
+def log_epoch(client: MlflowClient, run_id: str, step: int, metrics: dict[str, float]) -> None:
+    """One epoch's metrics in one call."""
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
+
+
+def log_bytes(client: MlflowClient, run_id: str, data: bytes, artifact_path: str) -> None:
+    folder, name = os.path.split(artifact_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        client.log_artifact(run_id, str(path), folder or None)
+
+
+class RunObserver(Observer):
+    """Logs each epoch as one metric batch and mask snapshots as packed npz files."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.client = MlflowClient()
+
+    def epoch_end(self, step, metrics):
+        log_epoch(self.client, self.run_id, step, metrics)
+
+    def mask_snapshot(self, step, masks, final):
+        data = mask_math.to_npz_bytes(masks)
+        log_bytes(self.client, self.run_id, data, f"masks/epoch_{step:04d}.npz")
+        if final:
+            log_bytes(self.client, self.run_id, data, "masks/final.npz")
+
+
+def _record_error(client: MlflowClient, run_id: str, error: BaseException) -> str:
+    """Keep why a run ended on the run itself; return its final status."""
+    interrupted = isinstance(error, KeyboardInterrupt)
+    with contextlib.suppress(Exception):  # never hide the original error
+        client.set_tag(run_id, "error", f"{type(error).__name__}: {error}"[:5000])
+        if not interrupted:
+            log_bytes(client, run_id, traceback.format_exc().encode(), "error.txt")
+    return "KILLED" if interrupted else "FAILED"
+
+
+@contextlib.contextmanager
+def _closing(client: MlflowClient, run_id: str):
+    """End a client-created run FINISHED, or FAILED/KILLED with the error kept."""
+    try:
+        yield
+    except BaseException as e:
+        client.set_terminated(run_id, _record_error(client, run_id, e))
+        raise
+    client.set_terminated(run_id, "FINISHED")
+
+
+@contextlib.contextmanager
+def experiment_run(params: dict, run_name: str, tags: dict[str, str],
+                   parent_run_id: str | None = None, finished_on: tuple = ()):
+    """The active MLflow run of one experiment; yields its id.
+
+    Under `mlflow run`, MLFLOW_RUN_ID names a run that already exists; it is
+    resumed, not duplicated. With `parent_run_id` the run is nested under it.
+    Exceptions of a type in `finished_on` end the run FINISHED (and propagate).
+    """
+    resumed = bool(os.environ.get("MLFLOW_RUN_ID")) and parent_run_id is None
+    if parent_run_id is None:
+        run_name = unique_name(current_experiment_id(), run_name)
+    if not os.environ.get("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"):
+        mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_SECONDS)
+    run = mlflow.start_run(run_name=None if resumed else run_name,
+                           nested=parent_run_id is not None, parent_run_id=parent_run_id,
+                           tags={ROLE: "experiment", **tags}, log_system_metrics=True)
+    run_id, client, status = run.info.run_id, MlflowClient(), "FINISHED"
+    try:
+        if resumed:
+            client.set_tag(run_id, "mlflow.runName", run_name)
+        _log_params(client, run_id, params)
+        yield run_id
+    except finished_on:
+        raise
+    except BaseException as e:
+        status = _record_error(client, run_id, e)
+        raise
+    finally:
+        mlflow.end_run(status)
+
+
+def unique_name(experiment_id: str, name: str) -> str:
+    """`name`, or `name #N` when earlier top-level runs of the experiment hold it: runs
+    the UI lists side by side must be told apart."""
+    escaped = name.replace("'", "\\'")
+    taken = MlflowClient().search_runs(
+        [experiment_id], f"attributes.run_name LIKE '{escaped}%'", max_results=1000)
+    names = {r.info.run_name for r in taken}
+    if name not in names:
+        return name
+    n = 2
+    while f"{name} #{n}" in names:
+        n += 1
+    return f"{name} #{n}"
+
+
+def fail_run(run_id: str, message: str) -> None:
+    """End a run that never started work (bad input under `mlflow run`): FAILED, with
+    the one-line error as its tag and note."""
+    client = MlflowClient()
+    if client.get_run(run_id).info.status != "RUNNING":
+        return  # ended by the run itself, with its own record
+    client.set_tag(run_id, "error", message)
+    client.set_tag(run_id, "mlflow.note.content", f"**Rejected before training**: {message}")
+    client.set_terminated(run_id, "FAILED")
+
+
+# -- what the experiment run receives at the end ---------------------------------------------
+
+def log_dataset(splits):
+    """The data as MLflow inputs, with the digest that also keys the dense cache; returns
+    the evaluation dataset, which final metrics name."""
+    for context, x, y in (("training", splits.x_train, splits.y_train),
+                          ("evaluation", splits.x_test, splits.y_test)):
+        source = splits.source if os.path.exists(splits.source) else None
+        dataset = mlflow.data.from_numpy(x, targets=y, source=source, digest=splits.digest,
+                                         name=f"{splits.name}-{context}")
+        mlflow.log_input(dataset, context=context)
+    return dataset
+
+
+def log_history(run_id: str, history: list[dict[str, float]], first_step: int = 0) -> None:
+    client = MlflowClient()
+    for i, metrics in enumerate(history):
+        log_epoch(client, run_id, first_step + i, metrics)
+
+
+def log_results(run_id: str, metrics: dict[str, float], tags: dict[str, str],
+                step: int = 0) -> None:
+    client = MlflowClient()
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()],
+                     tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def log_text(run_id: str, text: str, artifact_path: str) -> None:
+    MlflowClient().log_text(run_id, text, artifact_path)
+
+
+def log_file(run_id: str, path: Path, folder: str | None = None) -> None:
+    MlflowClient().log_artifact(run_id, str(path), folder)
+
+
+def log_figures(run_id: str, figures: dict[str, object]) -> None:
+    client = MlflowClient()
+    for path, figure in figures.items():
+        client.log_figure(run_id, figure, path)
+
+
+def set_tags(run_id: str, tags: dict) -> None:
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_tag(run_id, key, str(value))
+
+
+def download(uri: str) -> str:
+    """A logged artifact (runs:/<id>/path, models:/...) as a local file path."""
+    try:
+        return mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tempfile.mkdtemp())
+    except Exception as e:  # MLflow's errors for a missing run or artifact
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TrackingError(f"config: cannot download {uri!r} ({first[:200]})") from None
+
+
+def run_tags(run_id: str) -> dict[str, str]:
+    return dict(MlflowClient().get_run(run_id).data.tags)
+
+
+def child_run(parent_run_id: str, run_name: str, params: dict, metrics: dict,
+              tags: dict) -> str:
+    """A finished run nested under `parent_run_id`, for results computed without training."""
+    client = MlflowClient()
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    run = client.create_run(experiment_id, run_name=run_name,
+                            tags={"mlflow.parentRunId": parent_run_id,
+                                  **{k: str(v) for k, v in tags.items()}})
+    now = int(time.time() * 1000)
+    client.log_batch(run.info.run_id, params=_flat_params(params),
+                     metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
+def finished_runs(experiment_name: str) -> list[dict]:
+    """Every FINISHED run of an experiment as {run_id, name, tags, metrics}."""
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        names = ", ".join(e.name for e in client.search_experiments())
+        raise TrackingError(f"experiment: no experiment named {experiment_name!r}; "
+                            f"choose one of: {names}")
+    runs = client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'",
+                              max_results=5000)
+    return [{"run_id": r.info.run_id, "name": r.info.run_name, "tags": dict(r.data.tags),
+             "metrics": dict(r.data.metrics)} for r in runs]
+
+
+def log_report(paths: list[Path], experiment_name: str) -> str:
+    """The report as a run of its own in the experiment it compares."""
+    with mlflow.start_run(run_name=f"report-{experiment_name}",
+                          tags={ROLE: "report"}) as run:
+        for path in paths:
+            mlflow.log_artifact(str(path))
+    return run.info.run_id

@@ -1,0 +1,29 @@
+"""The shipped model as MLflow loads and serves it (logged as "models from code").
+
+MLflow's tensorflow flavor loads through `tf.keras`, which is Keras 3 unless
+TF_USE_LEGACY_KERAS=1 was set before TensorFlow's first import, and Keras 3 cannot
+read a tf_keras model ("Could not locate class 'Functional'"). This loader imports
+`tf_keras` itself, which reads the model whatever TensorFlow's Keras is, so
+`mlflow.pyfunc.load_model` and `mlflow models serve` work with no variable set.
+MLflow stores this file with the model: loading needs neither this package nor a
+pickle. Keep it free of imports from `pruning`.
+"""
+import mlflow
+import numpy as np
+
+
+class PrunedClassifier(mlflow.pyfunc.PythonModel):
+    """Class probabilities of the stripped pruned tf_keras model (artifact `keras_model`).
+    The int8 TFLite file that ships beside it is the artifact `tflite_int8`."""
+
+    def load_context(self, context):
+        import tf_keras
+
+        self.model = tf_keras.models.load_model(context.artifacts["keras_model"], compile=False)
+
+    def predict(self, context, model_input, params=None):
+        x = np.asarray(model_input, dtype=np.float32)
+        return self.model.predict(x, verbose=0)
+
+
+mlflow.models.set_model(PrunedClassifier())

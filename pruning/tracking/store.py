@@ -1,0 +1,128 @@
+"""Where runs go, and how a person gets to them.
+
+- `check_store` fails fast (one message, no run) on an unusable tracking URI and
+  tags the experiment as model training, so the MLflow UI shows its training view.
+- `run_link` / `where_to_look` give the full URL of a run (or experiment), or for a
+  local store the exact `mlflow ui` command and the URL it will serve.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from ..errors import TrackingError
+
+# The MLflow 3 UI opens every experiment in its GenAI layout; this tag and the URL
+# parameter below switch it to the model-training view (the tag alone did not, in 3.17).
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+TRAINING_VIEW = "workflowType=machine_learning"
+LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+
+
+def check_store(experiment_name: str | None = None, tracking_uri: str | None = None) -> None:
+    """Raise TrackingError unless the tracking store answers (no retries, short timeout)."""
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    uri = mlflow.get_tracking_uri()
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+                                            "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
+    try:
+        with _sqlite_init_lock(uri):
+            retry(lambda: MlflowClient().search_experiments(max_results=1))
+    except Exception as e:  # any failure here means the store is unusable
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TrackingError(
+            f"tracking URI {uri!r} is unusable ({first[:300]}). Set MLFLOW_TRACKING_URI to a "
+            "reachable server (http://host:port), a database (sqlite:///path/mlflow.db) or "
+            "leave it unset for ./mlflow.db") from None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    if experiment_name:
+        mlflow.set_experiment(experiment_name)
+    mark_training(current_experiment_id())
+
+
+def current_experiment_id() -> str:
+    return mlflow.tracking.fluent._get_experiment_id()
+
+
+def mark_training(experiment_id: str) -> None:
+    """Tag an experiment this package writes to as model training (once)."""
+    client = MlflowClient()
+    key, value = EXPERIMENT_KIND
+    if client.get_experiment(experiment_id).tags.get(key) != value:
+        client.set_experiment_tag(experiment_id, key, value)
+
+
+@contextlib.contextmanager
+def _sqlite_init_lock(uri: str):
+    """One process at a time creates a new sqlite store's tables: MLflow's migrations
+    break a database that two workers start to create together."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    path = Path(uri[len("sqlite:///"):])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def retry(call, attempts: int = 3, pause: float = 1.0):
+    """Workers started together on a new sqlite store race to create its tables; the
+    loser's error is transient, so try again before calling the store unusable."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(pause)
+
+
+def _ui_base(uri: str) -> tuple[str, str | None]:
+    """(base URL of the UI, the command that serves it, or None for a server)."""
+    if uri.startswith(("http://", "https://")):
+        return uri.rstrip("/"), None
+    if uri.startswith("sqlite:///") or "://" in uri:
+        store = uri
+        if uri.startswith("sqlite:///"):  # absolute, so the command works from anywhere
+            store = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"
+        return LOCAL_UI, f"mlflow ui --backend-store-uri {store}"
+    return LOCAL_UI, f"mlflow ui --backend-store-uri {Path(uri).resolve()}"
+
+
+def run_link(run_id: str) -> str:
+    """The run's page in the UI's model-training view."""
+    experiment_id = MlflowClient().get_run(run_id).info.experiment_id
+    base, _ = _ui_base(mlflow.get_tracking_uri())
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?{TRAINING_VIEW}"
+
+
+def experiment_link(experiment_id: str) -> str:
+    base, _ = _ui_base(mlflow.get_tracking_uri())
+    return f"{base}/#/experiments/{experiment_id}?{TRAINING_VIEW}"
+
+
+def where_to_look(run_id: str) -> str:
+    """What a command prints last: the run's URL, and for a local store how to serve it."""
+    _, command = _ui_base(mlflow.get_tracking_uri())
+    link = run_link(run_id)
+    if command is None:
+        return f"MLflow run {run_id}: {link}"
+    return f"MLflow run {run_id}: run `{command}`, then open {link}"

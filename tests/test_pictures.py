@@ -1,0 +1,53 @@
+"""Mask pictures: the pure numbers behind them, exactly, and the figures a run logs."""
+import numpy as np
+
+from pruning import describe, masks
+from pruning.config import ExperimentConfig
+from pruning.schedules import Window
+
+
+def test_pixel_keep_share_maps_kept_weights_onto_pixels():
+    # 2x3 single-channel images, 4 units: pixel (0, 1) keeps all 4 weights, (1, 2) keeps 1,
+    # every other pixel none.
+    mask = np.zeros((6, 4), bool)
+    mask[1] = True
+    mask[5, 2] = True
+    np.testing.assert_array_equal(masks.pixel_keep_share(mask, (2, 3, 1)),
+                                  [[0, 1, 0], [0, 0, 0.25]])
+    # channels are averaged: (H, W, C) = (1, 1, 2), one channel fully kept
+    np.testing.assert_array_equal(masks.pixel_keep_share(np.array([[1, 1], [0, 0]], bool),
+                                                         (1, 1, 2)), [[0.5]])
+
+
+def test_block_share_and_flips_are_exact():
+    matrix = np.ones((5, 7))
+    matrix[0, 0] = 0
+    shown = masks.block_share(matrix, 3)
+    assert shown.shape == (3, 3) and shown[0, 0] == 5 / 6 and shown[2, 2] == 1
+    before = np.array([1, 1, 0, 0, 1], bool)
+    after = np.array([0, 1, 1, 0, 0], bool)
+    assert masks.flips(before, after) == (2, 1)
+    assert masks.as_matrix(np.zeros((3, 3, 4, 8))).shape == (36, 8)
+
+
+def test_a_run_draws_its_schedule_masks_and_pixels():
+    config = ExperimentConfig(pretrain_epochs=1, retrain_epochs=2, frequency=10)
+    window = Window(begin_step=0, end_step=20, frequency=10, total_steps=40)
+    history = [{"loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5}] + [
+        {"loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.8, "sparsity": s}
+        for s in (0.7, 0.9)]
+    rng = np.random.default_rng(0)
+    snapshots = [(1, {"fc1": rng.random((12, 4)) > 0.7, "fc2": rng.random((4, 3)) > 0.7}),
+                 (2, {"fc1": rng.random((12, 4)) > 0.9, "fc2": rng.random((4, 3)) > 0.9})]
+    metrics = {"sparsity/fc1": 0.9, "sparsity/fc2": 0.9}
+    figures = describe.figures(config, history, window, metrics, snapshots, ("fc1", (3, 4, 1)))
+    assert set(figures) == {"plots/training_curves.png", "plots/sparsity_schedule.png",
+                            "plots/layer_sparsity.png", "plots/masks_final.png",
+                            "plots/mask_changes.png", "plots/pixel_map.png"}
+    # the schedule plot shows where it starts: initial_sparsity at begin_step
+    axes = figures["plots/sparsity_schedule.png"].axes[0]
+    schedule = axes.lines[0]
+    assert schedule.get_xdata()[0] == 0 and schedule.get_ydata()[0] == 0.5
+    assert len(axes.lines[2].get_xdata()) == 2  # measured at both epoch ends
+    pixel = figures["plots/pixel_map.png"].axes[0].images[0].get_array()
+    np.testing.assert_allclose(pixel, masks.pixel_keep_share(snapshots[-1][1]["fc1"], (3, 4, 1)))

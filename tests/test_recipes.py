@@ -1,0 +1,81 @@
+"""Recipes and config files: what a command starts from, through the CLI and `mlflow run`."""
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pruning import cli, recipes
+from pruning.config import ExperimentConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = """dataset = "synthetic"
+pretrain_epochs = 1
+retrain_epochs = 2
+frequency = 1
+batch_size = 64
+latency_runs = 5
+calibration_samples = 16
+initial_sparsity = 0.3
+final_sparsity = 0.6
+int8_granularity = "per_tensor"
+"""
+
+
+def _config(argv):
+    return cli.config_from_args(cli.build_parser().parse_args(["run", *argv]))
+
+
+def test_every_pair_recipe_is_found_and_valid():
+    assert recipes.names() == ["cifar10_mobilenetv2", "fashion_mnist_cnn", "fashion_mnist_mlp",
+                               "mnist_mlp"]
+    for name in recipes.names():
+        values = recipes.load(name)
+        assert recipes.for_pair(values["dataset"], values["model"]) == name
+        ExperimentConfig.from_dict(values)  # every recipe is a valid config
+
+
+def test_a_pair_with_a_recipe_starts_from_it_and_flags_override():
+    config = _config(["--seed", "3"])  # mnist + mlp: the project's recipe
+    assert config.recipe == "mnist_mlp" and config.pretrain_epochs == 20
+    assert config.int8_granularity == "per_tensor" and config.seed == 3
+    assert _config(["--recipe", "none"]) == ExperimentConfig()  # the bare defaults
+    assert _config(["--dataset", "synthetic"]).recipe == "none"  # no recipe for the pair
+    with pytest.raises(Exception, match="unknown recipe 'x'; choose one of: auto, none"):
+        _config(["--recipe", "x"])
+
+
+def test_a_config_file_replaces_the_recipe(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text(RECIPE)
+    config = _config(["--config", str(path), "--final-sparsity", "0.7"])
+    assert (config.initial_sparsity, config.final_sparsity) == (0.3, 0.7)
+    assert config.recipe == str(path) and config.pretrain_epochs == 1
+
+
+def _env(uri):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(var, None)
+    return env
+
+
+def test_mlflow_run_honours_the_config_file_and_only_the_given_parameters(store, tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text(RECIPE)
+    done = subprocess.run(["mlflow", "run", str(ROOT), "--env-manager", "local",
+                           "-P", f"config={path}", "-P", "final_sparsity=0.7"],
+                          env=_env(store), cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient()
+    (run,) = [r for r in client.search_runs([e.experiment_id for e in
+                                             client.search_experiments()])
+              if r.data.tags.get("pruning.role") == "experiment"]
+    params = run.data.params
+    # from the file, from -P, and the defaults for the rest
+    assert params["initial_sparsity"] == "0.3" and params["final_sparsity"] == "0.7"
+    assert params["int8_granularity"] == "per_tensor" and params["retrain_epochs"] == "2"
+    assert params["recipe"] == str(path) and params["seed"] == "0"
+    assert run.data.metrics["sparsity"] == pytest.approx(0.7, abs=1e-3)
