@@ -164,7 +164,7 @@ def _run(args) -> int:
 def _tune(args) -> int:
     base = config_from_args(args)
     study = config_from_args(args, TuneConfig)
-    preflight.check(base)
+    preflight.check(base, window=False)
     _announce(base, f"tune ({study.n_trials} trials around)")
     from . import tracking, tune
 
@@ -185,7 +185,7 @@ def _tune(args) -> int:
 
 def _sweep(args) -> int:
     base, sweep_config = config_from_args(args), config_from_args(args, SweepConfig)
-    preflight.check(base)
+    preflight.check(base, window="gradual" in sweep_config.method_list())
     _announce(base, f"sweep ({sweep_config.methods} at {sweep_config.sparsities}) of")
     from . import sweep, tracking
 

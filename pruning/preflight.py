@@ -7,8 +7,10 @@ from . import data, schedules
 from .errors import ConfigError
 
 
-def check(config):
-    """(config with begin/end_step resolved, data splits, window)."""
+def check(config, window: bool = True):
+    """(config with begin/end_step resolved, data splits, window); without `window`, the
+    data only (None for the window: a sweep's one-shot points and a study's trials, whose
+    search may change the window, have none of the base's)."""
     splits = data.load(config.dataset, config.data_dir, config.val_fraction, config.seed)
     n_train, n_val = len(splits.x_train), len(splits.x_val)
     if n_val < 1:
@@ -18,6 +20,8 @@ def check(config):
     if config.batch_size > n_train:
         raise ConfigError("batch_size", f"batch_size={config.batch_size} is larger than the "
                           f"{n_train} training samples; allowed: 1 to {n_train}")
+    if not window:
+        return config, splits, None
     window = schedules.resolve_window(config, schedules.steps_per_epoch(n_train,
                                                                         config.batch_size))
     resolved = config.replace(begin_step=window.begin_step, end_step=window.end_step)

@@ -57,7 +57,7 @@ def test_distribution_is_checked_by_name_and_against_structured_pruning():
 
 
 def test_runs_name_a_non_uniform_distribution():
-    from pruning.experiment import run_name
+    from pruning.describe import run_name
 
     assert run_name(ExperimentConfig(sparsity_distribution="erk")) == "mlp-mnist-50%to90%-erk"
     assert run_name(ExperimentConfig()) == "mlp-mnist-50%to90%"

@@ -4,7 +4,7 @@ import pytest
 import tf_keras as keras
 from mlflow.tracking import MlflowClient
 
-from pruning import cli, experiment, models, schedules, train
+from pruning import cli, describe, experiment, models, schedules, train
 from pruning.config import ExperimentConfig
 from pruning.errors import ConfigError
 
@@ -91,9 +91,9 @@ def test_sparse_tflite_and_qat_are_measured_and_logged(store):
 
 
 def test_speed_is_said_plainly():
-    assert experiment._speed({"dense_latency_us": 10.0, "x": 9.8}, "x").startswith(
+    assert describe._speed({"dense_latency_us": 10.0, "x": 9.8}, "x").startswith(
         "no speed-up (1.02x")
-    assert experiment._speed({"dense_latency_us": 10.0, "x": 4.0}, "x") == \
+    assert describe._speed({"dense_latency_us": 10.0, "x": 4.0}, "x") == \
         "2.5x faster than dense"
 
 

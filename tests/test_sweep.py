@@ -41,7 +41,7 @@ def test_finetuning_keeps_the_masks(dense, method):
     model, splits = dense
     config = ExperimentConfig(dataset="synthetic", batch_size=64, latency_runs=5)
     kernels = train.prunable_kernels(model, ExperimentConfig())
-    metrics = sweep.one_shot(model, kernels, method, 0.8, splits, config, 1.0,
+    metrics, _ = sweep.one_shot(model, kernels, method, 0.8, splits, config, 1.0,
                              finetune_epochs=2)
     assert metrics["sparsity"] == pytest.approx(0.8, abs=1e-3)
     assert {"oneshot_test_accuracy", "test_accuracy"} <= metrics.keys()
@@ -65,7 +65,7 @@ def test_unit_finetuning_trains_the_shrunk_network(dense):
     model, splits = dense
     config = ExperimentConfig(dataset="synthetic", batch_size=64, latency_runs=5)
     kernels = train.prunable_kernels(model, ExperimentConfig())
-    metrics = sweep.one_shot(model, kernels, "unit", 0.5, splits, config, 1.0,
+    metrics, _ = sweep.one_shot(model, kernels, "unit", 0.5, splits, config, 1.0,
                              finetune_epochs=1)
     assert metrics["shrunk_params"] < model.count_params() / 2
     assert metrics["oneshot_test_loss"] != metrics["test_loss"]  # it trained
@@ -81,7 +81,8 @@ def test_sweep_creates_a_child_run_per_point_and_plots(store):
     base = ExperimentConfig(dataset="synthetic", pretrain_epochs=2, batch_size=64,
                             retrain_epochs=1, frequency=1, latency_runs=5)
     config = SweepConfig(sparsities="0,0.5,0.9", methods="weight,unit,global,gradual")
-    points = sweep.run_sweep(base, config, experiment_name="sweep", print_line=lambda s: None)
+    points, parent_id = sweep.run_sweep(base, config, experiment_name="sweep",
+                                        print_line=lambda s: None)
     assert len(points) == 12
     client = MlflowClient()
     exp = client.get_experiment_by_name("sweep").experiment_id
@@ -98,10 +99,28 @@ def test_sweep_creates_a_child_run_per_point_and_plots(store):
         assert float(run.data.params["requested_sparsity"]) == requested
     unit = [r for r in children if r.data.tags["method"] == "unit"]
     assert all(r.data.metrics["shrunk_latency_us"] > 0 for r in unit)
+    # points named by method and sparsity; the parent's note names the best and has the table
+    assert {r.info.run_name for r in children} == {f"{m}-{s}%" for m in config.method_list()
+                                                   for s in (0, 50, 90)}
+    assert parent.info.run_id == parent_id
+    note = parent.data.tags["mlflow.note.content"]
+    best = sweep.best_point(points)
+    assert f"best point (sparsest within 1 point of its method's dense accuracy): {best.method}" \
+        in note and "| method | requested |" in note
     files = {a.path for a in client.list_artifacts(parent.info.run_id)} | \
         {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert {"sweep.md", "summary.md", "plots/accuracy_vs_sparsity.png",
             "plots/loss_vs_sparsity.png"} <= files
+
+
+def test_best_point_is_the_sparsest_within_a_point_of_dense():
+    P = sweep.Point
+    points = [P("weight", 0.0, {"sparsity": 0.0, "test_accuracy": 0.95}, "a"),
+              P("weight", 0.8, {"sparsity": 0.8, "test_accuracy": 0.945}, "b"),
+              P("weight", 0.9, {"sparsity": 0.9, "test_accuracy": 0.93}, "c"),
+              P("unit", 0.0, {"sparsity": 0.0, "test_accuracy": 0.95}, "d"),
+              P("unit", 0.5, {"sparsity": 0.5, "test_accuracy": 0.949}, "e")]
+    assert sweep.best_point(points).run_id == "b"
 
 
 @pytest.mark.parametrize("changes,fragment", [({"sparsities": "0.5,1.2"}, "outside [0, 1)"),
