@@ -101,8 +101,8 @@ def shoot(store: Path, out: Path) -> list[Path]:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             for name, url in pages.items():
                 page.goto(url)
-                page.wait_for_load_state("networkidle")
-                time.sleep(3)  # charts and images render after the data arrives
+                page.wait_for_load_state("load")
+                time.sleep(6)  # charts and images render after the data arrives
                 path = out / f"{name}.png"
                 page.screenshot(path=str(path))
                 shots.append(path)
