@@ -90,7 +90,7 @@ def shoot(store: Path, out: Path) -> list[Path]:
             "study_parent": f"{base}/#/experiments/{e}/runs/{study.info.run_id}?{VIEW}",
             "study_plots": f"{base}/#/experiments/{e}/runs/{study.info.run_id}/artifacts/"
                            f"plots/trials.png?{VIEW}",
-            "registered_model": f"{base}/#/models/tuned-mlp",
+            "registered_model": f"{base}/#/models/tuned-mlp?{VIEW}",
         }
         out.mkdir(parents=True, exist_ok=True)
         shots = []
@@ -103,6 +103,11 @@ def shoot(store: Path, out: Path) -> list[Path]:
                 page.goto(url)
                 page.wait_for_load_state("load")
                 time.sleep(6)  # charts and images render after the data arrives
+                if name == "runs_table":
+                    _choose_columns(page, COLUMNS)
+                if name == "models_tab":  # every column is on: drop some, to see the metrics
+                    _choose_columns(page, ("Logged from", "Dataset", "Parameters"))
+                _close_assistant(page)
                 path = out / f"{name}.png"
                 page.screenshot(path=str(path))
                 shots.append(path)
@@ -112,6 +117,32 @@ def shoot(store: Path, out: Path) -> list[Path]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+# Shown in the runs table (the models tab shows every metric already).
+COLUMNS = ("test_accuracy", "sparsity", "size_reduction", "tflite_int8_bytes_gzip",
+           "int8_latency_us", "recipe")
+
+
+def _close_assistant(page) -> None:
+    """The UI's chat side panel takes a third of the page; close it if it is open."""
+    close = page.locator("[data-component-id='mlflow.assistant.chat_panel.close']")
+    if close.count():
+        close.first.click()
+        time.sleep(1)
+
+
+def _choose_columns(page, columns) -> None:
+    """Metric and param columns of the runs table: MLflow keeps the choice in the browser,
+    so a fresh browser shows none until they are chosen under "Columns"."""
+    page.get_by_role("button", name="Columns").click()
+    time.sleep(1)
+    menu = page.locator("[role=menu], [role=dialog], [role=listbox]").first
+    for column in columns:
+        menu.get_by_text(column, exact=True).first.click()
+        time.sleep(0.3)
+    page.keyboard.press("Escape")
+    time.sleep(2)
 
 
 def main():

@@ -57,7 +57,12 @@ def load(name: str, data_dir: str, val_fraction: float, seed: int) -> Splits:
     digest = hashlib.sha256()
     for a in (x_train, y_train, x_test, y_test, order):
         digest.update(np.ascontiguousarray(a).tobytes())
-    scale = lambda x: x.astype(np.float32) / 255.0  # noqa: E731
+    def scale(x):
+        # In place: a second 190 MB array for MNIST's floats costs ~0.5 s of page faults,
+        # most of what refusing a bad window takes. Same values as x / 255.
+        out = x.astype(np.float32)
+        return np.divide(out, np.float32(255), out=out)
+
     return Splits(name=name, x_train=scale(x_train[train]), y_train=y_train[train].astype(np.int64),
                   x_val=scale(x_train[val]), y_val=y_train[val].astype(np.int64),
                   x_test=scale(x_test), y_test=y_test.astype(np.int64),

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -159,10 +157,6 @@ def _execute(config, splits, window, recorder, observers, outputs: Outputs) -> R
     costs, tflite_int8 = measure.costs(dense, stripped, qat, splits, config, outputs.export,
                                        lambda text: _status(observers, text))
     metrics.update(costs)
-    if tflite_int8 is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "model_int8.tflite").write_bytes(tflite_int8)
-            recorder.file(Path(tmp) / "model_int8.tflite")
     history = dense_history + retrain_history
     keep = outputs.keep_model(metrics) if callable(outputs.keep_model) else outputs.keep_model
     _status(observers, "logging the model, metrics and plots" if recorder.run_id else "done")

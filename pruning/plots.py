@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: figures are logged, never shown
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def _axes(ax, xlabel: str, ylabel: str, title: str | None = None, legend: dict | None = None):
@@ -167,6 +168,11 @@ def _readable(figures: dict, target_name: str) -> None:
                               else f"{target_name} after each retraining epoch")
             if ax.get_xlabel() == "Step":
                 ax.set_xlabel("retraining epoch")
+            if ax.get_xlabel() in ("Trial", "retraining epoch"):
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            for text in (ax.get_legend().get_texts() if ax.get_legend() else []):
+                if text.get_text() == "Objective Value":
+                    text.set_text(f"{target_name} of a trial")
             if name == "parallel_coordinate":
                 ax.tick_params(axis="x", labelrotation=20, labelsize=8)
         fig.tight_layout()

@@ -20,7 +20,6 @@ class Offline:
     def find_pretrained(self, key): return None
     def copy_history(self, history): pass
     def tag(self, **tags): pass
-    def file(self, path): pass
     def finish(self, *args, **kwargs): return None
 
     @contextlib.contextmanager
@@ -68,9 +67,6 @@ class Tracked:
     def tag(self, **tags):
         self.mlt.log_results(self.run_id, {}, tags)
 
-    def file(self, path):
-        self.mlt.log_file(self.run_id, path)
-
     def pretrain_run(self, key, params, name):
         return self.mlt.pretrain_run(key, params, name, requested_by=self.run_id)
 
@@ -79,6 +75,8 @@ class Tracked:
         """Final metrics (on the run, and on its model when one is kept), note, plots;
         returns the model id."""
         model_id = None
+        if tflite_int8 is not None:  # the file to deploy, also inside the logged model
+            self.mlt.log_bytes(self.run_id, tflite_int8, "model_int8.tflite")
         if model is not None:
             # One past the last epoch: run metrics logged at a model's step attach to it,
             # and the run logs none there (the dense epochs would otherwise).

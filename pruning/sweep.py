@@ -135,13 +135,13 @@ def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str |
                 point = Point(method, sparsity, metrics, run_id)
                 points.append(point)
                 if register_model:
-                    shipped[point] = model
+                    shipped[run_id] = model
                 print_line(f"{method:8s} {sparsity:5.0%}: test accuracy "
                            f"{metrics['test_accuracy']:.4f}, sparsity {metrics['sparsity']:.4f}")
         best = best_point(points)
         _summarize(parent, points, base, dense_latency, mlt, best)
         if register_model and best is not None:
-            _register(best, shipped[best], base, splits, parent, register_model, mlt)
+            _register(best, shipped[best.run_id], base, splits, parent, register_model, mlt)
     return points, parent
 
 

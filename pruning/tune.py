@@ -8,7 +8,6 @@ Optuna stopping an unpromising *trial*; weight pruning is the experiment.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import time
@@ -129,6 +128,9 @@ def make_objective(study, base, tune, dims, parent_run_id, mlt):
         except optuna.TrialPruned:
             state = "pruned"
             raise
+        except Exception as e:  # recorded for the progress line; Optuna records it FAIL
+            trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:500])
+            raise
         finally:
             if reporter.run_id:
                 mlt.set_tags(reporter.run_id, {"trial_state": state})
@@ -177,10 +179,12 @@ def _storage(url: str, tune: TuneConfig, mlt):
 
 def _progress(start: float, print_line):
     def callback(study, trial):
-        value = trial.values if trial.values is None or len(trial.values) > 1 else trial.value
-        print_line(f"trial {trial.number} {trial.state.name.lower()} value {value} "
-                   f"params {json.dumps(trial.params, default=str)} "
-                   f"({time.time() - start:.0f} s)")
+        values = " ".join(f"{v:.4f}" for v in trial.values or [])
+        print_line(f"trial {trial.number} {trial.state.name.lower()}"
+                   + (f" {values}" if values else "") + ": "
+                   + trial_name("", trial.number, trial.params).split(": ", 1)[1]
+                   + f"  ({time.time() - start:.0f} s)"
+                   + (f"\n  {trial.user_attrs['error']}" if "error" in trial.user_attrs else ""))
     return callback
 
 
@@ -235,7 +239,8 @@ class optuna_quiet:
 
     def __enter__(self):
         self.level = optuna.logging.get_verbosity()
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        # ERROR: a failed trial's warning is said by the progress line, with its reason.
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
 
     def __exit__(self, *exc):
         optuna.logging.set_verbosity(self.level)

@@ -153,3 +153,13 @@ def test_mlflow_run_bad_input_leaves_no_run_running(store, tmp_path):
     assert run.info.status == "FAILED"
     assert "final_sparsity=1.5 is outside [0, 1)" in run.data.tags["error"]
     assert "final_sparsity=1.5" in run.data.tags["mlflow.note.content"]
+
+
+@pytest.mark.parametrize("argv", [["run", "--help"], ["report", "--experiment", "none-such"],
+                                  ["run", "--final-sparsity", "1.5"]])
+def test_help_report_and_bad_input_never_import_tensorflow(store, tmp_path, argv):
+    code = ("import sys\nfrom pruning import cli\ntry:\n    cli.main(sys.argv[1:])\n"
+            "except SystemExit:\n    pass\nprint('tensorflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, *argv], env=_env(store), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "False", done.stderr[-2000:]

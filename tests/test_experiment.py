@@ -115,6 +115,7 @@ def test_dense_model_cached_in_the_store(tracked):
     assert a["pretrain_run_id"] == b["pretrain_run_id"] == first.pretrain_run_id
     pre = client.get_run(first.pretrain_run_id)
     assert pre.info.status == "FINISHED" and pre.data.tags["pruning.role"] == "pretrain"
+    assert any(k.startswith("system/") for k in pre.data.metrics)  # CPU, memory
     # the reusing run still shows the dense epochs, copied from the pre-training
     assert [m.step for m in client.get_metric_history(second.run_id, "loss")] == [0, 1, 2, 3]
     assert second.metrics["dense_test_accuracy"] == first.metrics["dense_test_accuracy"]

@@ -137,3 +137,12 @@ def test_a_study_moves_the_champion_alias_to_its_best(store, tmp_path):
     assert sorted(r.info.run_name.split(":")[0] for r in trials) == ["champ #0", "champ #1"]
     assert "Optuna study `champ`" in client.get_run(result.parent_run_id).data.tags[
         "mlflow.note.content"]
+
+
+def test_registering_the_same_champion_again_adds_no_version(registered):
+    from pruning import tracking
+
+    _, _, first, _, client = registered
+    a = tracking.register(first.model_id, "again", first.metrics, "d", alias="champion")
+    b = tracking.register(first.model_id, "again", first.metrics, "d", alias="champion")
+    assert a == b and len(client.search_model_versions("name='again'")) == 1

@@ -34,7 +34,12 @@ def test_rows_ship_the_cheapest_model_and_label_finetuning():
 def test_report_of_a_sweep(store, tmp_path, capsys):
     assert cli.main(["sweep", "--dataset", "synthetic", "--pretrain-epochs", "1",
                      "--batch-size", "64", "--sparsities", "0,0.5,0.9", "--latency-runs", "5",
-                     "--experiment-name", "cmp"]) == 0
+                     "--experiment-name", "cmp", "--register-model", "swept"]) == 0
+    # the sweep's best point is logged as a model and registered
+    (version,) = MlflowClient().search_model_versions("name='swept'")
+    parent = MlflowClient().get_run(version.run_id).data.tags["mlflow.parentRunId"]
+    assert MlflowClient().get_run(parent).data.tags["best_point_run_id"] == version.run_id
+    assert "sparsity" in version.tags and "test_accuracy" in version.tags
     assert cli.main(["report", "--experiment", "cmp", "--out", str(tmp_path / "r")]) == 0
     text = (tmp_path / "r" / "report.md").read_text()
     assert text.count("| mlp/synthetic |") == 9

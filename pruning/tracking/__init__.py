@@ -12,14 +12,14 @@ from .cache import find_pretrained, pretrain_run
 from .models import (CHAMPION, load_pyfunc, log_model, log_model_metrics, model_id_of,
                      model_metrics, register)
 from .runs import (ROLE, RunObserver, child_run, download, experiment_run, fail_run, finished_runs,
-                   log_dataset, log_figures, log_file, log_history, log_report, log_results,
+                   log_dataset, log_bytes, log_figures, log_history, log_report, log_results,
                    log_text, run_tags, set_tags)
 from .store import check_store, retry, run_link, where_to_look
 from .studies import default_optuna_storage, mark_lost, study_run, study_status
 
 __all__ = ["CHAMPION", "ROLE", "RunObserver", "check_store", "child_run", "default_optuna_storage", "download",
            "experiment_run", "fail_run", "find_pretrained", "finished_runs", "load_pyfunc",
-           "log_dataset", "log_figures", "log_file", "log_history", "log_model",
+           "log_dataset", "log_bytes", "log_figures", "log_history", "log_model",
            "log_model_metrics", "log_report", "log_results", "log_text", "mark_lost",
            "model_id_of", "model_metrics", "pretrain_run", "register", "retry", "run_link", "run_tags",
            "set_tags", "study_run", "study_status", "where_to_look"]

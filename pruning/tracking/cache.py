@@ -92,7 +92,7 @@ def pretrain_run(key: str, params: dict, run_name: str, requested_by: str | None
         client.delete_run(run.info.run_id)
         yield None
         return
-    with _closing(client, run.info.run_id):
+    with _closing(client, run.info.run_id, monitor=True):
         _log_params(client, run.info.run_id, params)
         yield PretrainRecorder(run.info.run_id)
 

@@ -84,14 +84,27 @@ def register(model_id: str, name: str, metrics: dict[str, float], description: s
              alias: str | None = None) -> str:
     """A new version of registered model `name` from a logged model, tagged with what it
     costs; `alias` moves to it. Returns the version."""
+    # The client calls, not mlflow.register_model: that one prints to stderr itself.
     client = MlflowClient()
-    version = mlflow.register_model(f"models:/{model_id}", name,
-                                    tags={k: f"{metrics[k]:.6g}" for k in REGISTRY_TAGS
-                                          if k in metrics})
-    client.update_model_version(name, version.version, description=description)
+    if not client.search_registered_models(f"name = '{name}'"):
+        client.create_registered_model(name)
+    elif alias and (current := _aliased(client, name, alias)) is not None \
+            and current.source == f"models:/{model_id}":
+        return current.version  # a study summarised again with the same best
+    version = client.create_model_version(
+        name, source=f"models:/{model_id}", model_id=model_id, description=description,
+        run_id=client.get_logged_model(model_id).source_run_id,
+        tags={k: f"{metrics[k]:.6g}" for k in REGISTRY_TAGS if k in metrics})
     if alias:
         client.set_registered_model_alias(name, alias, version.version)
     return version.version
+
+
+def _aliased(client: MlflowClient, name: str, alias: str):
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException:  # no such alias yet
+        return None
 
 
 def model_id_of(run_id: str) -> str | None:

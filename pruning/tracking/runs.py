@@ -50,7 +50,7 @@ def log_epoch(client: MlflowClient, run_id: str, step: int, metrics: dict[str, f
     client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
 
 
-def log_bytes(client: MlflowClient, run_id: str, data: bytes, artifact_path: str) -> None:
+def _log_bytes(client: MlflowClient, run_id: str, data: bytes, artifact_path: str) -> None:
     folder, name = os.path.split(artifact_path)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
@@ -70,9 +70,9 @@ class RunObserver(Observer):
 
     def mask_snapshot(self, step, masks, final):
         data = mask_math.to_npz_bytes(masks)
-        log_bytes(self.client, self.run_id, data, f"masks/epoch_{step:04d}.npz")
+        _log_bytes(self.client, self.run_id, data, f"masks/epoch_{step:04d}.npz")
         if final:
-            log_bytes(self.client, self.run_id, data, "masks/final.npz")
+            _log_bytes(self.client, self.run_id, data, "masks/final.npz")
 
 
 def _record_error(client: MlflowClient, run_id: str, error: BaseException) -> str:
@@ -81,18 +81,33 @@ def _record_error(client: MlflowClient, run_id: str, error: BaseException) -> st
     with contextlib.suppress(Exception):  # never hide the original error
         client.set_tag(run_id, "error", f"{type(error).__name__}: {error}"[:5000])
         if not interrupted:
-            log_bytes(client, run_id, traceback.format_exc().encode(), "error.txt")
+            _log_bytes(client, run_id, traceback.format_exc().encode(), "error.txt")
     return "KILLED" if interrupted else "FAILED"
 
 
+def _sampling_seconds() -> float:
+    return float(os.environ.get("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL")
+                 or SYSTEM_METRICS_SECONDS)
+
+
 @contextlib.contextmanager
-def _closing(client: MlflowClient, run_id: str):
-    """End a client-created run FINISHED, or FAILED/KILLED with the error kept."""
+def _closing(client: MlflowClient, run_id: str, monitor: bool = False):
+    """A client-created run's lifetime, with CPU and memory sampled while it lasts when
+    `monitor`: FINISHED, or FAILED/KILLED with the error kept."""
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    sampler = SystemMetricsMonitor(run_id, sampling_interval=_sampling_seconds()) \
+        if monitor else None
+    if sampler:
+        sampler.start()
     try:
         yield
     except BaseException as e:
         client.set_terminated(run_id, _record_error(client, run_id, e))
         raise
+    finally:
+        if sampler:
+            sampler.finish()
     client.set_terminated(run_id, "FINISHED")
 
 
@@ -108,8 +123,7 @@ def experiment_run(params: dict, run_name: str, tags: dict[str, str],
     resumed = bool(os.environ.get("MLFLOW_RUN_ID")) and parent_run_id is None
     if parent_run_id is None:
         run_name = unique_name(current_experiment_id(), run_name)
-    if not os.environ.get("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"):
-        mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_SECONDS)
+    mlflow.set_system_metrics_sampling_interval(_sampling_seconds())
     run = mlflow.start_run(run_name=None if resumed else run_name,
                            nested=parent_run_id is not None, parent_run_id=parent_run_id,
                            tags={ROLE: "experiment", **tags}, log_system_metrics=True)
@@ -186,8 +200,8 @@ def log_text(run_id: str, text: str, artifact_path: str) -> None:
     MlflowClient().log_text(run_id, text, artifact_path)
 
 
-def log_file(run_id: str, path: Path, folder: str | None = None) -> None:
-    MlflowClient().log_artifact(run_id, str(path), folder)
+def log_bytes(run_id: str, data: bytes, artifact_path: str) -> None:
+    _log_bytes(MlflowClient(), run_id, data, artifact_path)
 
 
 def log_figures(run_id: str, figures: dict[str, object]) -> None:

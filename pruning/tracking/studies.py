@@ -64,6 +64,7 @@ def study_run(study_key: str, run_name: str, params: dict, tags: dict[str, str],
 @contextlib.contextmanager
 def study_status(run_id: str):
     """This worker's part of the study: the parent ends FINISHED, FAILED or KILLED."""
+    # No system metrics here: the trials, in this process, record their own.
     with _closing(MlflowClient(), run_id):
         yield
 
