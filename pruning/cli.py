@@ -11,7 +11,6 @@ import dataclasses
 import os
 import signal
 import sys
-import time
 
 from . import console, preflight, recipes
 from .config import ExperimentConfig, SweepConfig, TuneConfig

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import tomllib
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
-
-AUTO = "auto"  # how "derive this from the rest" is spelled on the command line
+from .fields import check_fields, from_dict, read_file  # noqa: F401  (read_file: the API)
+from .fields import declare as _f
 INT_MAX = 2**31 - 1  # TensorFlow counts steps, batches and epochs in int32
 SEED_MAX = 2**32 - 1  # numpy's and Keras' seeds are 32-bit
 
@@ -28,13 +24,6 @@ SEED_MAX = 2**32 - 1  # numpy's and Keras' seeds are 32-bit
 PRETRAIN_FIELDS = ("dataset", "val_fraction", "model", "alpha", "input_size", "bn_momentum",
                    "augment", "shift_pixels", "pretrain_epochs", "pretrain_lr", "lr_schedule",
                    "weight_decay", "batch_size", "seed")
-
-
-def _f(default, help: str, choices: tuple | None = None, cli_default=None):
-    """A field with its help text, its allowed values, and the default the command line
-    shows when it differs (a value the CLI resolves before building the config)."""
-    return field(default=default, metadata={"help": help, "choices": choices,
-                                            "cli_default": cli_default})
 
 
 @dataclass(frozen=True)
@@ -123,7 +112,7 @@ class ExperimentConfig:
         data.DATASETS.get(self.dataset)
         models.MODELS.get(self.model)
         schedules.SCHEDULES.get(self.schedule)
-        _check_fields(self)
+        check_fields(self)
         for name in ("initial_sparsity", "final_sparsity"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(name, f"{name}={getattr(self, name)} is outside [0, 1)")
@@ -201,7 +190,7 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "ExperimentConfig":
-        return _from_dict(cls, values)
+        return from_dict(cls, values)
 
     def replace(self, **changes) -> "ExperimentConfig":
         return dataclasses.replace(self, **changes)
@@ -257,7 +246,7 @@ class TuneConfig:
     def __post_init__(self):
         from . import search_space
 
-        _check_fields(self)
+        check_fields(self)
         for name in ("n_trials", "heartbeat_interval", "grace_period"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 1")
@@ -278,7 +267,7 @@ class TuneConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TuneConfig":
-        return _from_dict(cls, values)
+        return from_dict(cls, values)
 
 
 @dataclass(frozen=True)
@@ -322,72 +311,4 @@ class SweepConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "SweepConfig":
-        return _from_dict(cls, values)
-
-
-def read_file(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError("config", f"config: cannot read {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError("config", f"config: {path} is not UTF-8 text") from None
-    try:
-        if path.suffix == ".toml":
-            return tomllib.loads(text)
-        return json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError("config", f"config: {path} is not valid "
-                          f"{'TOML' if path.suffix == '.toml' else 'JSON'}: {e}") from None
-
-
-def _check_fields(config) -> None:
-    """Choices and finiteness, for every field that declares them."""
-    for f in dataclasses.fields(config):
-        value, choices = getattr(config, f.name), f.metadata.get("choices")
-        if choices and value not in choices:
-            raise ConfigError(f.name, f"{f.name}={value!r} is not allowed; choose one of: "
-                              + ", ".join(choices))
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f.name, f"{f.name} must be a finite number, got {value}")
-
-
-def _from_dict(cls, values: dict):
-    """Build a config from a dict whose values may be strings (MLflow params, CLI flags)."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ConfigError(unknown[0], f"unknown parameter(s) {', '.join(unknown)}; "
-                          f"valid: {', '.join(fields)}")
-    hints = typing.get_type_hints(cls)
-    return cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
-
-
-def _coerce(name: str, value, hint):
-    """Turn a logged or typed-in value back into the field's type."""
-    optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
-    base = next(t for t in typing.get_args(hint) if t is not type(None)) if optional else hint
-    if value is None or (optional and str(value).lower() in (AUTO, "none", "")):
-        if optional:
-            return None
-        raise ConfigError(name, f"{name} needs a value")
-    if isinstance(value, str):
-        try:
-            if base is bool:
-                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError
-                return value.lower() in ("true", "1", "yes")
-            if base is int:
-                return int(float(value)) if float(value).is_integer() else int(value)
-            return base(value)
-        except ValueError:
-            raise ConfigError(name, f"{name}={value!r} is not a valid {base.__name__}"
-                              + (" (or auto)" if optional else "")) from None
-    if base is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if base is int and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if not isinstance(value, base) or (base is int and isinstance(value, bool)):
-        raise ConfigError(name, f"{name}={value!r} is not a valid {base.__name__}")
-    return value
+        return from_dict(cls, values)

@@ -74,7 +74,7 @@ def test_model_loads_in_a_fresh_python_with_no_environment_variable(registered):
     uri, folder, first, _, _ = registered
     script = ("import os, sys, json, numpy as np, mlflow\n"
               "assert 'TF_USE_LEGACY_KERAS' not in os.environ\n"
-              f"m = mlflow.pyfunc.load_model('models:/tiny/1')\n"
+              "m = mlflow.pyfunc.load_model('models:/tiny/1')\n"
               "x = np.asarray(json.loads(sys.stdin.read()), dtype=np.float32)\n"
               "print(json.dumps(np.asarray(m.predict(x)).tolist()))\n")
     x = data.load("synthetic", "", 0.1, 0).x_test[:4]
