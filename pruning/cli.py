@@ -14,10 +14,12 @@ import sys
 
 from . import console, preflight, recipes
 from .config import ExperimentConfig, SweepConfig, TuneConfig
-from .errors import UserError
+from .errors import Unavailable, UserError
 from .progress import Progress, say
 
+EXIT_NOTHING_TO_SHOW = 1  # a study with no completed trial
 EXIT_BAD_INPUT = 2
+EXIT_UNAVAILABLE = 3  # the tracking server or the study database stopped answering
 EXIT_INTERRUPTED = 130
 
 
@@ -97,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
                         "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
     _add_verbose(report)
+    runs = sub.add_parser(
+        "runs", help="find runs whose process died (RUNNING, heartbeat stale) and close them",
+        description="Runs of this package beat while their process lives; one killed with "
+        "SIGKILL, or cut off from the server, stays RUNNING. This lists them, and with "
+        "--fail-stale closes them FAILED.")
+    runs.add_argument("--fail-stale", action="store_true", help="close them FAILED")
+    runs.add_argument("--experiment", help="only this experiment (default: all)")
+    runs.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
+                      "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
+    _add_verbose(runs)
     return parser
 
 
@@ -167,9 +179,13 @@ def _tune(args) -> int:
     _announce(base, f"tune ({study.n_trials} trials around)")
     from . import tracking, tune
 
-    result = tune.run_study(base, study, experiment_name=args.experiment_name,
-                            tracking_uri=args.tracking_uri, print_line=say,
-                            register_model=args.register_model)
+    try:
+        result = tune.run_study(base, study, experiment_name=args.experiment_name,
+                                tracking_uri=args.tracking_uri, print_line=say,
+                                register_model=args.register_model)
+    except tune.NoTrialCompleted as e:
+        say(f"pruning: {e}")
+        return EXIT_NOTHING_TO_SHOW
     print(f"study {result.study_name!r} ({result.storage}): {result.n_trials} trials")
     if result.best_config is not None:
         print(f"best validation accuracy {result.best_values[0][0]:.4f}, test accuracy "
@@ -218,7 +234,21 @@ def _report(args) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "tune": _tune, "sweep": _sweep, "report": _report}
+def _runs(args) -> int:
+    from . import tracking
+
+    tracking.check_store(None, args.tracking_uri)
+    ids = [tracking.experiment_id(args.experiment)] if args.experiment else None
+    stale = tracking.fail_stale(ids) if args.fail_stale else tracking.stale_runs(ids)
+    for run in stale:
+        print(f"{run.info.run_id}  {run.info.run_name}  "
+              f"{'closed FAILED' if args.fail_stale else 'RUNNING, heartbeat stale'}")
+    print(f"{len(stale)} stale run{'s' * (len(stale) != 1)}"
+          + ("" if args.fail_stale or not stale else "; close them with --fail-stale"))
+    return 0
+
+
+COMMANDS = {"run": _run, "tune": _tune, "sweep": _sweep, "report": _report, "runs": _runs}
 
 
 def _dashes(argv: list[str]) -> list[str]:
@@ -248,6 +278,9 @@ def main(argv=None) -> int:
 
             tracking.fail_run(mlflow_run_id, str(e))
         return EXIT_BAD_INPUT
+    except Unavailable as e:
+        say(f"pruning: error: {e}")
+        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         say("pruning: interrupted; the run is marked KILLED")
         return EXIT_INTERRUPTED

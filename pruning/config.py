@@ -58,6 +58,9 @@ class ExperimentConfig:
     final_sparsity: float = _f(0.9, "sparsity reached at end_step")
     power: float = _f(3.0, "exponent of the polynomial decay")
     frequency: int = _f(100, "update the masks every this many steps")
+    mask_updates: int | None = _f(None, "number of mask updates in the pruning window; "
+                                        "auto: every frequency steps; set: frequency is "
+                                        "derived from it, valid on any dataset size")
     begin_step: int | None = _f(None, "retraining step of the first mask update; "
                                       "auto: begin_fraction of the retraining")
     end_step: int | None = _f(None, "retraining step of the last mask update; auto: "
@@ -151,13 +154,16 @@ class ExperimentConfig:
             raise ConfigError("sparsity_distribution", f"sparsity_distribution="
                               f"{self.sparsity_distribution!r} needs unstructured pruning "
                               "with pruning_policy all or pointwise; use uniform")
+        if self.mask_updates is not None and self.mask_updates < 1:
+            raise ConfigError("mask_updates", f"mask_updates={self.mask_updates} must be >= 1 "
+                              "or auto")
         if self.begin_step is not None and self.begin_step < 0:
             raise ConfigError("begin_step", f"begin_step={self.begin_step} must be >= 0 or auto")
         if self.begin_step is not None and self.end_step is not None:
             if self.end_step <= self.begin_step:
                 raise ConfigError("end_step", f"end_step={self.end_step} must be greater than "
                                   f"begin_step={self.begin_step}")
-            if (self.end_step - self.begin_step) % self.frequency:
+            if self.mask_updates is None and (self.end_step - self.begin_step) % self.frequency:
                 # tfmot only updates masks at begin_step + k * frequency: a window that is
                 # not a whole number of frequencies never reaches final_sparsity.
                 raise ConfigError("end_step", f"end_step - begin_step = "
@@ -210,10 +216,11 @@ class ExperimentConfig:
         return cls.from_dict(read_file(path))
 
 
-# Searched by default. begin/end are shares of the retraining, so every trial is valid
-# whatever its number of epochs; initial/final sparsity stay fixed unless added.
+# Searched by default. begin/end are shares of the retraining and the mask updates a
+# count, not a step interval, so every trial is valid whatever its number of epochs and
+# the size of the data; initial/final sparsity stay fixed unless added.
 DEFAULT_SEARCH = ("retrain_epochs=int:2:12; begin_fraction=float:0.0:0.3; "
-                  "end_fraction=float:0.4:0.9; power=float:1:5; frequency=int:25:400:log; "
+                  "end_fraction=float:0.4:0.9; power=float:1:5; mask_updates=int:4:100:log; "
                   "retrain_lr=float:1e-5:2e-3:log")
 
 

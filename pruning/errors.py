@@ -17,3 +17,8 @@ class DataError(UserError):
 
 class TrackingError(UserError):
     """The MLflow tracking store cannot be used."""
+
+
+class Unavailable(Exception):
+    """A server the command needs (tracking server, study database) stopped answering for
+    longer than the retries: one line and exit code 3, never taken for bad input."""

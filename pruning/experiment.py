@@ -117,7 +117,8 @@ def run_params(config: ExperimentConfig, window: schedules.Window) -> dict:
     """The config as requested ("auto" stays auto: it is what the user asked for), plus
     the pruning window it resolved to. config.json holds the resolved config."""
     return {**config.to_dict(), "resolved_begin_step": window.begin_step,
-            "resolved_end_step": window.end_step, "total_steps": window.total_steps}
+            "resolved_end_step": window.end_step,
+            "resolved_frequency": window.frequency, "total_steps": window.total_steps}
 
 
 def ensure_pretrained(config: ExperimentConfig, requested_by: str):

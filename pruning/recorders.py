@@ -9,6 +9,7 @@ import contextlib
 
 from . import describe, plots
 from .observers import Observer
+from .progress import say
 
 
 class Offline:
@@ -59,7 +60,7 @@ class Tracked:
         self.evaluation = self.mlt.log_dataset(splits)
 
     def find_pretrained(self, key):
-        return self.mlt.find_pretrained(key)
+        return self.mlt.find_pretrained(key, say=say)
 
     def copy_history(self, history):
         self.mlt.log_history(self.run_id, history)

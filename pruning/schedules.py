@@ -74,29 +74,38 @@ def resolve_window(config, steps_per_epoch: int) -> Window:
 
     An automatic end_step is begin_step plus a whole number of `frequency`
     steps, so the last update lands on end_step and reaches final_sparsity.
+    With `mask_updates`, frequency is derived from the span instead: valid on any
+    dataset size, which is why a search uses it rather than frequency.
     """
     total = config.retrain_epochs * steps_per_epoch
     begin = config.begin_step
     if begin is None:
         begin = int(math.floor(config.begin_fraction * total))
     end = config.end_step
-    if end is None:
-        updates = int(math.floor((config.end_fraction * total - begin) / config.frequency))
+    frequency = config.frequency
+    if config.mask_updates is not None:
+        span = (end if end is not None else int(math.floor(config.end_fraction * total))) - begin
+        updates = max(1, min(config.mask_updates, span))
+        frequency = max(1, span // updates)
+        end = begin + updates * frequency
+    elif end is None:
+        updates = int(math.floor((config.end_fraction * total - begin) / frequency))
         if updates < 1:
-            raise ConfigError("frequency", f"frequency={config.frequency} leaves no mask update "
+            raise ConfigError("frequency", f"frequency={frequency} leaves no mask update "
                               f"between begin_step={begin} and end_fraction={config.end_fraction} "
-                              f"of the {total} retraining steps; lower frequency or retrain longer")
-        end = begin + updates * config.frequency
+                              f"of the {total} retraining steps; lower frequency, retrain longer "
+                              "or set mask_updates")
+        end = begin + updates * frequency
     if end <= begin:
         raise ConfigError("end_step", f"end_step={end} must be greater than begin_step={begin}")
-    if (end - begin) % config.frequency:
+    if (end - begin) % frequency:
         raise ConfigError("end_step", f"end_step - begin_step = {end - begin} must be a multiple "
-                          f"of frequency={config.frequency}")
+                          f"of frequency={frequency}")
     if end > total:
         raise ConfigError("end_step", f"end_step={end} is past the last retraining step {total} "
                           f"({config.retrain_epochs} epochs x {steps_per_epoch} steps); "
                           "allowed: begin_step < end_step <= " + str(total))
-    return Window(begin, end, config.frequency, total)
+    return Window(begin, end, frequency, total)
 
 
 def _tfmot_polynomial_decay(config, window: Window):

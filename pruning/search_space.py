@@ -1,6 +1,6 @@
 """The Optuna search space as data: a string that round-trips through MLflow params.
 
-    "retrain_epochs=int:2:12; power=float:1:5; frequency=int:25:400:log; schedule=cat:a|b"
+    "retrain_epochs=int:2:12; power=float:1:5; mask_updates=int:4:100:log; schedule=cat:a|b"
 
 Every name is an ExperimentConfig field; `suggest` is the one place that calls
 `trial.suggest_*`.
@@ -8,12 +8,14 @@ Every name is an ExperimentConfig field; `suggest` is the one place that calls
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass
 
 from .config import PRETRAIN_FIELDS, ExperimentConfig
 from .errors import ConfigError
 
 PARETO_SPARSITY = "float:0.5:0.98"  # final_sparsity's range when the Pareto mode adds it
+MAX_CORNERS = 4096  # corners of the space checked against the data before a study starts
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,28 @@ def check(base: ExperimentConfig, dims: dict[str, Dimension]) -> None:
             except ConfigError as e:
                 raise ConfigError("search", f"search: {d} can give {d.name}={value}, which "
                                   f"is not allowed ({e})") from None
+
+
+def check_windows(base: ExperimentConfig, dims: dict[str, Dimension], n_train: int) -> None:
+    """Every corner of the space must leave a mask update on this data. Whether a window
+    has one is monotone in each value (a longer retraining, an earlier begin, a smaller
+    frequency only add updates), so the corners bound the whole box."""
+    from . import schedules
+
+    axes = [[(d.name, v) for v in (d.choices if d.kind == "cat" else (d.low, d.high))]
+            for d in dims.values()]
+    for corner in itertools.islice(itertools.product(*axes), MAX_CORNERS):
+        values = {k: int(v) if dims[k].kind == "int" else v for k, v in corner}
+        try:
+            config = ExperimentConfig.from_dict({**base.to_dict(), **values})
+            schedules.resolve_window(config, schedules.steps_per_epoch(n_train,
+                                                                       config.batch_size))
+        except ConfigError as e:
+            shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                              for k, v in values.items())
+            raise ConfigError("search", f"search: the trial {shown} would fail on these "
+                              f"{n_train} training samples ({e}); narrow the space or search "
+                              "mask_updates instead of frequency") from None
 
 
 def merge(base: str, overrides: list[str]) -> str:

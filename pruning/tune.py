@@ -7,24 +7,29 @@ Optuna stopping an unpromising *trial*; weight pruning is the experiment.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
 import time
+from collections import Counter
 
 import numpy as np
 import optuna
 
-from . import data, experiment, search_space, study_summary, train
+from . import data, experiment, search_space, storages, study_summary, train, workers
 from .config import ExperimentConfig, TuneConfig
-from .errors import ConfigError, UserError
+from .errors import UserError
 from .registry import Registry
 
 # A trial's Outputs: no test set, no TFLite; the model only while it is the best so far.
 TRIAL_OUTPUTS = dict(test_set=False, export=False)
 
 SAMPLERS = Registry("sampler")
-SAMPLERS.register("tpe")(lambda seed: optuna.samplers.TPESampler(seed=seed))
+# constant_liar: a trial still running elsewhere counts as a poor result, so concurrent
+# workers do not all sample next to the same promising point.
+SAMPLERS.register("tpe")(lambda seed: optuna.samplers.TPESampler(seed=seed,
+                                                                  constant_liar=True))
 SAMPLERS.register("random")(lambda seed: optuna.samplers.RandomSampler(seed=seed))
 
 TRIAL_PRUNERS = Registry("trial_pruner")  # stop unpromising trials early (not weights)
@@ -34,6 +39,7 @@ TRIAL_PRUNERS.register("hyperband")(
     lambda: optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3))
 TRIAL_PRUNERS.register("none")(lambda: optuna.pruners.NopPruner())
 
+TrialState = optuna.trial.TrialState
 SECOND_OBJECTIVE = study_summary.SECOND_OBJECTIVE
 StudyResult = study_summary.StudyResult
 
@@ -128,8 +134,10 @@ def make_objective(study, base, tune, dims, parent_run_id, mlt):
         except optuna.TrialPruned:
             state = "pruned"
             raise
-        except Exception as e:  # recorded for the progress line; Optuna records it FAIL
+        except BaseException as e:  # recorded for the progress line; Optuna records it FAIL
             trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:500])
+            if not isinstance(e, Exception) or isinstance(e, mlt.ServerUnreachable):
+                trial.set_user_attr("interrupted", True)  # not the trial's fault: re-queued
             raise
         finally:
             if reporter.run_id:
@@ -151,30 +159,17 @@ def trial_name(study_name: str, number: int, values: dict) -> str:
     return f"{study_name} #{number}: {shown}"
 
 
-def _storage(url: str, tune: TuneConfig, mlt):
-    """RDB storages get heartbeats: a killed worker's trial is failed and re-queued."""
-    if url.endswith(".log") and "://" not in url:
-        from optuna.storages.journal import JournalFileBackend
-
-        return optuna.storages.JournalStorage(JournalFileBackend(url))
-    if not url.split("://")[0].split("+")[0] in ("sqlite", "postgresql", "mysql"):
-        raise ConfigError("storage", f"storage={url!r} is not supported; use sqlite:///FILE, "
-                          "postgresql://..., mysql://... or a journal file path ending in .log")
+def _on_lost(tune: TuneConfig, mlt):
+    """Optuna's callback for a trial whose worker stopped beating: close the MLflow run
+    the dead worker could not close, then re-queue the trial."""
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=tune.max_retry)
 
     def lost(study, trial):
-        # The dead worker could not close its MLflow run: close it for it.
         if "mlflow_run_id" in trial.user_attrs:
             mlt.mark_lost(trial.user_attrs["mlflow_run_id"],
                           f"worker lost: no heartbeat for {tune.grace_period} s")
         retry(study, trial)
-
-    try:
-        return mlt.retry(lambda: optuna.storages.RDBStorage(
-            url, heartbeat_interval=tune.heartbeat_interval, grace_period=tune.grace_period,
-            heartbeat_stale_trial_callback=lost))
-    except Exception as e:  # SQLAlchemy's errors for a bad URL or an unreachable server
-        raise ConfigError("storage", f"storage={url!r} is unusable: {e}") from None
+    return lost
 
 
 def _progress(start: float, print_line):
@@ -184,7 +179,8 @@ def _progress(start: float, print_line):
                    + (f" {values}" if values else "") + ": "
                    + trial_name("", trial.number, trial.params).split(": ", 1)[1]
                    + f"  ({time.time() - start:.0f} s)"
-                   + (f"\n  {trial.user_attrs['error']}" if "error" in trial.user_attrs else ""))
+                   + (f"\n  {trial.user_attrs['error']}" if trial.state == TrialState.FAIL
+                      and "error" in trial.user_attrs else ""))
     return callback
 
 
@@ -192,22 +188,24 @@ def run_study(base: ExperimentConfig, tune: TuneConfig, experiment_name: str | N
               tracking_uri: str | None = None, print_line=print,
               register_model: str | None = None) -> StudyResult:
     """Run this worker's trials; with `register_model`, the study's best model is
-    registered and the `champion` alias moved to it."""
+    registered and the `champion` alias moved to it. Raises NoTrialCompleted when the
+    study has no completed trial after this worker's part."""
     from . import tracking as mlt
 
     tune, dims = resolve(base, tune)
-    data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)  # fail early
+    splits = data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)  # fail early
+    search_space.check_windows(base, dims, len(splits.x_train))
     mlt.check_store(experiment_name, tracking_uri)
     url = tune.storage or mlt.default_optuna_storage()
-    storage = _storage(url, tune, mlt)
+    storage = storages.open_storage(url, tune, _on_lost(tune, mlt), mlt.retry, print_line)
     pareto = tune.objective == "pareto"
     directions = ["maximize", SECOND_OBJECTIVE[tune.pareto_metric][1]] if pareto \
         else ["maximize"]
+    sampler = workers.TrialSeeded(SAMPLERS.get(tune.sampler), base.seed)
     with optuna_quiet():
         study = optuna.create_study(study_name=tune.study_name, storage=storage,
                                     directions=directions, load_if_exists=True,
-                                    sampler=SAMPLERS.get(tune.sampler)(
-                                        base.seed + len(_all_trials(storage, tune))),
+                                    sampler=sampler,
                                     pruner=TRIAL_PRUNERS.get(tune.trial_pruner)())
     key = hashlib.sha256(f"{url}|{tune.study_name}".encode()).hexdigest()[:16]
     params = {**tune.to_dict(), "storage": url,
@@ -217,21 +215,65 @@ def run_study(base: ExperimentConfig, tune: TuneConfig, experiment_name: str | N
     parent = mlt.study_run(key, f"study-{tune.study_name}", params,
                            {"study_name": tune.study_name, "dataset": base.dataset,
                             "model": base.model, "objective": tune.objective}, own_run)
-    with mlt.study_status(parent):
+    with mlt.study_worker(parent):
         experiment.ensure_pretrained(base, parent)
         objective = make_objective(study, base, tune, dims, parent, mlt)
-        with optuna_quiet():
-            study.optimize(objective, n_trials=tune.n_trials, timeout=tune.timeout or None,
-                           catch=(UserError, train.TrainingDiverged),
-                           callbacks=[_progress(time.time(), print_line)])
-        return study_summary.summarize(study, base, tune, parent, url, mlt, register_model)
+        progress = _progress(time.time(), print_line)
+
+        def optimize(n_trials, timeout=None):
+            study.optimize(objective, n_trials=n_trials, timeout=timeout,
+                           catch=(UserError, train.TrainingDiverged), callbacks=[progress])
+
+        with optuna_quiet(), _requeue_on_interrupt(study, tune, print_line):
+            optimize(tune.n_trials, tune.timeout or None)
+            workers.sweep_up(study, optimize, _orphaned(tune, mlt),
+                             tune.grace_period + 2 * tune.heartbeat_interval, print_line)
+        result = study_summary.summarize(study, base, tune, parent, url, mlt, register_model)
+        if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            raise NoTrialCompleted(_why_none_completed(study))
+        return result
 
 
-def _all_trials(storage, tune):
+class NoTrialCompleted(Exception):
+    """A study with nothing to show: the CLI says why and exits non-zero."""
+
+
+def _why_none_completed(study) -> str:
+    states = Counter(t.state.name.lower() for t in study.trials)
+    errors = Counter(t.user_attrs["error"] for t in study.trials
+                     if t.state == TrialState.FAIL and "error" in t.user_attrs)
+    said = "; ".join(f"{n} x {e}" for e, n in errors.most_common(3))
+    return (f"no trial of study completed ({', '.join(f'{n} {s}' for s, n in states.items())})"
+            + (f": {said}" if said else ""))
+
+
+@contextlib.contextmanager
+def _requeue_on_interrupt(study, tune: TuneConfig, print_line):
+    """A trial cut short by this worker's stop (SIGTERM, Ctrl-C, the tracking server
+    gone) was not the trial's fault: queue it again for the other workers."""
+    running_before = {t.number for t in study.get_trials(deepcopy=False)}
     try:
-        return optuna.load_study(study_name=tune.study_name, storage=storage).trials
-    except KeyError:  # a new study
-        return []
+        yield
+    except BaseException:
+        mine = [t for t in study.get_trials(deepcopy=False)
+                if t.number not in running_before and t.state == TrialState.FAIL
+                and "interrupted" in t.user_attrs]
+        for t in mine:
+            with contextlib.suppress(Exception):  # the database may be what failed
+                if workers.requeue(study, t.number, tune.max_retry):
+                    print_line(f"trial {t.number} interrupted: queued again for the study")
+        raise
+
+
+def _orphaned(tune: TuneConfig, mlt):
+    """A RUNNING trial whose worker stopped answering: its MLflow run's heartbeat is stale,
+    or it never got a run and started longer ago than the grace period."""
+    def orphaned(trial) -> bool:
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id:
+            return mlt.run_is_stale(run_id)
+        return time.time() - trial.datetime_start.timestamp() > tune.grace_period
+    return orphaned
 
 
 class optuna_quiet:

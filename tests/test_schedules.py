@@ -78,6 +78,18 @@ def test_resolve_window_rejects_frequency_longer_than_window():
         schedules.resolve_window(config, 10)
 
 
+@pytest.mark.parametrize("updates,steps,expected", [
+    (10, 422, Window(0, 2950, 295, 4220)),  # 2954 steps of window: 10 updates of 295
+    (4, 2, Window(0, 12, 3, 20)),           # 14 steps: 4 updates of 3
+    (100, 1, Window(0, 7, 1, 10)),          # fewer steps than updates: one per step
+    (5, 1, Window(3, 7, 1, 10)),            # begin_fraction 0.3: window 3..7, 4 updates
+])
+def test_mask_updates_give_a_valid_window_on_any_data_size(updates, steps, expected):
+    config = ExperimentConfig(retrain_epochs=10, mask_updates=updates, frequency=10_000,
+                              begin_fraction=0.3 if expected.begin_step else 0.0)
+    assert schedules.resolve_window(config, steps) == expected
+
+
 def test_build_returns_the_named_tfmot_schedule():
     import tensorflow_model_optimization as tfmot
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
+from .heartbeat import BEAT, is_stale, last_beat, stale_seconds
 from .runs import ROLE, RunObserver, _closing, _log_params
 from .store import current_experiment_id
 
 PRETRAIN_POLL_SECONDS = 3  # how often a process waiting for another's pre-training looks
-PRETRAIN_STALE_SECONDS = 1800  # a RUNNING pre-training silent this long is taken as dead
 
 
 @dataclass(frozen=True)
@@ -32,31 +32,33 @@ class Pretrained:
 
 
 def _pretrain_runs(client: MlflowClient, key: str) -> list:
-    """Live (RUNNING, recently active) and FINISHED pre-trainings with this key, oldest first."""
+    """Live (RUNNING, heartbeat fresh) and FINISHED pre-trainings with this key, oldest
+    first. A RUNNING one whose heartbeat is stale lost its process: it is closed FAILED
+    here, and its claim passes on at once."""
     ids = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(ids, filter_string=f"tags.pretrain_key = '{key}' and "
                               f"tags.`{ROLE}` = 'pretrain'",
                               order_by=["attributes.start_time ASC"])
-    now = time.time() * 1000
     live = []
     for run in runs:
-        if run.info.status == "RUNNING":
-            last = max([run.info.start_time] + [m.timestamp for m in
-                                                client.get_metric_history(run.info.run_id, "loss")])
-            if now - last > PRETRAIN_STALE_SECONDS * 1000:
-                continue  # its process died without closing it
-        elif run.info.status != "FINISHED":
-            continue
-        live.append(run)
+        if is_stale(run):
+            with contextlib.suppress(Exception):  # another process may be closing it too
+                client.set_tag(run.info.run_id, "error", "pre-training lost: no heartbeat "
+                               f"for {time.time() - last_beat(run):.0f} s; claim taken over")
+                client.set_terminated(run.info.run_id, "FAILED")
+        elif run.info.status in ("RUNNING", "FINISHED"):
+            live.append(run)
     return live
 
 
-def find_pretrained(key: str) -> Pretrained | None:
+def find_pretrained(key: str, say=None) -> Pretrained | None:
     """The newest finished pre-training with this key, in any experiment of the store.
 
-    While another process is still training it, wait for it rather than train it twice.
+    While another live process is still training it, wait for it (saying so) rather
+    than train it twice.
     """
     client = MlflowClient()
+    said = False
     while True:
         runs = _pretrain_runs(client, key)
         finished = [r for r in runs if r.info.status == "FINISHED"]
@@ -64,6 +66,10 @@ def find_pretrained(key: str) -> Pretrained | None:
             break
         if not runs:
             return None
+        if say and not said:
+            said = True
+            say(f"waiting for the dense pre-training run {runs[0].info.run_id} of another "
+                f"process (taken over if silent for {stale_seconds():.0f} s)")
         time.sleep(PRETRAIN_POLL_SECONDS)
     import tf_keras as keras
 
@@ -83,7 +89,8 @@ def pretrain_run(key: str, params: dict, run_name: str, requested_by: str | None
     client = MlflowClient()
     experiment_id = (client.get_run(requested_by).info.experiment_id if requested_by
                      else current_experiment_id())
-    tags = {ROLE: "pretrain", "pretrain_key": key, "mlflow.runName": run_name}
+    tags = {ROLE: "pretrain", "pretrain_key": key, "mlflow.runName": run_name,
+            BEAT: f"{time.time():.0f}"}
     if requested_by:
         tags["pruning.requested_by"] = requested_by
     run = client.create_run(experiment_id, tags=tags, run_name=run_name)

@@ -22,6 +22,8 @@ from mlflow.tracking import MlflowClient
 from .. import masks as mask_math
 from ..errors import TrackingError
 from ..observers import Observer
+from . import outage
+from .heartbeat import beating
 from .store import current_experiment_id
 
 # Tag telling what a run is: experiment (also each tuning trial), pretrain, study,
@@ -92,8 +94,8 @@ def _sampling_seconds() -> float:
 
 @contextlib.contextmanager
 def _closing(client: MlflowClient, run_id: str, monitor: bool = False):
-    """A client-created run's lifetime, with CPU and memory sampled while it lasts when
-    `monitor`: FINISHED, or FAILED/KILLED with the error kept."""
+    """A client-created run's lifetime, with a heartbeat, and CPU and memory sampled while
+    it lasts when `monitor`: FINISHED, or FAILED/KILLED with the error kept."""
     from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
     sampler = SystemMetricsMonitor(run_id, sampling_interval=_sampling_seconds()) \
@@ -101,18 +103,28 @@ def _closing(client: MlflowClient, run_id: str, monitor: bool = False):
     if sampler:
         sampler.start()
     try:
-        yield
+        with beating(run_id):
+            yield
     except BaseException as e:
+        _give_up_if_unreachable(run_id, e)
         client.set_terminated(run_id, _record_error(client, run_id, e))
         raise
     finally:
         if sampler:
-            sampler.finish()
+            with outage.fail_fast(), contextlib.suppress(Exception):
+                sampler.finish()
     client.set_terminated(run_id, "FINISHED")
 
 
+def _give_up_if_unreachable(run_id: str, error: BaseException) -> None:
+    """Closing the run needs the server that just stopped answering: leave it RUNNING
+    (its heartbeat goes stale) and say so, at once."""
+    if outage.is_unreachable(error):
+        raise outage.ServerUnreachable(run_id, error) from None
+
+
 @contextlib.contextmanager
-def experiment_run(params: dict, run_name: str, tags: dict[str, str],
+def experiment_run(params: dict, run_name: str, tags: dict,
                    parent_run_id: str | None = None, finished_on: tuple = ()):
     """The active MLflow run of one experiment; yields its id.
 
@@ -124,22 +136,32 @@ def experiment_run(params: dict, run_name: str, tags: dict[str, str],
     if parent_run_id is None:
         run_name = unique_name(current_experiment_id(), run_name)
     mlflow.set_system_metrics_sampling_interval(_sampling_seconds())
+    # Tag values as strings: the REST client refuses others (a sqlite store takes them).
     run = mlflow.start_run(run_name=None if resumed else run_name,
                            nested=parent_run_id is not None, parent_run_id=parent_run_id,
-                           tags={ROLE: "experiment", **tags}, log_system_metrics=True)
+                           tags={ROLE: "experiment", **{k: str(v) for k, v in tags.items()}},
+                           log_system_metrics=True)
     run_id, client, status = run.info.run_id, MlflowClient(), "FINISHED"
     try:
-        if resumed:
-            client.set_tag(run_id, "mlflow.runName", run_name)
-        _log_params(client, run_id, params)
-        yield run_id
+        with beating(run_id):
+            if resumed:
+                client.set_tag(run_id, "mlflow.runName", run_name)
+            _log_params(client, run_id, params)
+            yield run_id
     except finished_on:
         raise
     except BaseException as e:
+        if outage.is_unreachable(e):
+            status = None
+            raise outage.ServerUnreachable(run_id, e) from None
         status = _record_error(client, run_id, e)
         raise
     finally:
-        mlflow.end_run(status)
+        if status:
+            mlflow.end_run(status)
+        else:  # the server is gone: drop the run locally, stop its system metrics
+            with outage.fail_fast(), contextlib.suppress(Exception):
+                mlflow.end_run("FAILED")
 
 
 def unique_name(experiment_id: str, name: str) -> str:
@@ -244,16 +266,21 @@ def child_run(parent_run_id: str, run_name: str, params: dict, metrics: dict,
     return run.info.run_id
 
 
-def finished_runs(experiment_name: str) -> list[dict]:
-    """Every FINISHED run of an experiment as {run_id, name, tags, metrics}."""
+def experiment_id(experiment_name: str) -> str:
+    """The id of an existing experiment; an unknown name lists the valid ones."""
     client = MlflowClient()
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         names = ", ".join(e.name for e in client.search_experiments())
         raise TrackingError(f"experiment: no experiment named {experiment_name!r}; "
                             f"choose one of: {names}")
-    runs = client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'",
-                              max_results=5000)
+    return experiment.experiment_id
+
+
+def finished_runs(experiment_name: str) -> list[dict]:
+    """Every FINISHED run of an experiment as {run_id, name, tags, metrics}."""
+    runs = MlflowClient().search_runs([experiment_id(experiment_name)],
+                                      "attributes.status = 'FINISHED'", max_results=5000)
     return [{"run_id": r.info.run_id, "name": r.info.run_name, "tags": dict(r.data.tags),
              "metrics": dict(r.data.metrics)} for r in runs]
 

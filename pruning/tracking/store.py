@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from pathlib import Path
 
@@ -16,6 +15,8 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from ..errors import TrackingError
+from ..progress import say
+from . import outage
 
 # The MLflow 3 UI opens every experiment in its GenAI layout; this tag and the URL
 # parameter below switch it to the model-training view (the tag alone did not, in 3.17).
@@ -29,11 +30,8 @@ def check_store(experiment_name: str | None = None, tracking_uri: str | None = N
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     uri = mlflow.get_tracking_uri()
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",
-                                            "MLFLOW_HTTP_REQUEST_TIMEOUT")}
-    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
     try:
-        with _sqlite_init_lock(uri):
+        with _sqlite_init_lock(uri), outage.fail_fast(timeout=10):
             retry(lambda: MlflowClient().search_experiments(max_results=1))
     except Exception as e:  # any failure here means the store is unusable
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -41,12 +39,8 @@ def check_store(experiment_name: str | None = None, tracking_uri: str | None = N
             f"tracking URI {uri!r} is unusable ({first[:300]}). Set MLFLOW_TRACKING_URI to a "
             "reachable server (http://host:port), a database (sqlite:///path/mlflow.db) or "
             "leave it unset for ./mlflow.db") from None
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    if uri.startswith(("http://", "https://")):
+        outage.report_retries(say)
     if experiment_name:
         mlflow.set_experiment(experiment_name)
     mark_training(current_experiment_id())

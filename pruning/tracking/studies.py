@@ -2,13 +2,21 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import time
 from pathlib import Path
 
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from .runs import ROLE, _closing, _log_params, set_tags
+from . import outage
+from .heartbeat import BEAT, Beater, is_stale, stale_seconds
+from .runs import ROLE, _give_up_if_unreachable, _log_params, _record_error, set_tags
 from .store import current_experiment_id
+
+
+WORKER = "pruning.worker."  # tag prefix: one tag per live worker, its last heartbeat
 
 
 def default_optuna_storage() -> str:
@@ -40,7 +48,6 @@ def study_run(study_key: str, run_name: str, params: dict, tags: dict[str, str],
         run_id = runs[0].info.run_id
         if own and own != run_id:
             set_tags(own, {ROLE: "study_worker", "study_parent_run_id": run_id})
-        client.update_run(run_id, status="RUNNING")
         return run_id
     if own:
         set_tags(own, {ROLE: "study", "study_key": study_key, "mlflow.runName": run_name,
@@ -62,11 +69,48 @@ def study_run(study_key: str, run_name: str, params: dict, tags: dict[str, str],
 
 
 @contextlib.contextmanager
-def study_status(run_id: str):
-    """This worker's part of the study: the parent ends FINISHED, FAILED or KILLED."""
-    # No system metrics here: the trials, in this process, record their own.
-    with _closing(MlflowClient(), run_id):
-        yield
+def study_worker(run_id: str):
+    """This worker's part of a study's shared run. While it works, a tag of its own on the
+    run beats (and the run is RUNNING); when it stops, the last worker out closes the run:
+    FINISHED, or FAILED/KILLED with the error kept. A worker that stops while others beat
+    leaves the run to them."""
+    client = MlflowClient()
+    me = f"{WORKER}{socket.gethostname()}-{os.getpid()}"
+
+    def beat():
+        now = f"{time.time():.0f}"
+        client.set_tag(run_id, me, now)
+        client.set_tag(run_id, BEAT, now)
+
+    beat()
+    client.update_run(run_id, status="RUNNING")  # a worker joining a study that had ended
+    status, error = "FINISHED", None
+    try:
+        with Beater(beat):
+            yield
+    except BaseException as e:
+        _give_up_if_unreachable(run_id, e)
+        status, error = ("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED"), e
+        raise
+    finally:
+        if not (error and outage.is_unreachable(error)):
+            _leave(client, run_id, me, status, error)
+
+
+def _leave(client: MlflowClient, run_id: str, me: str, status: str, error) -> None:
+    client.delete_tag(run_id, me)
+    now = time.time()
+    others = [k for k, v in client.get_run(run_id).data.tags.items()
+              if k.startswith(WORKER) and now - float(v) < stale_seconds()]
+    if others:
+        return
+    if error is not None:
+        _record_error(client, run_id, error)
+    client.set_terminated(run_id, status)
+
+
+def run_is_stale(run_id: str) -> bool:
+    return is_stale(MlflowClient().get_run(run_id))
 
 
 def mark_lost(run_id: str, why: str) -> None:
