@@ -9,12 +9,11 @@ field names, so a parameter has one name everywhere.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
-from .fields import check_fields, from_dict, read_file  # noqa: F401  (read_file: the API)
+from .fields import Conversions, check_fields, read_file
 from .fields import declare as _f
 INT_MAX = 2**31 - 1  # TensorFlow counts steps, batches and epochs in int32
 SEED_MAX = 2**32 - 1  # numpy's and Keras' seeds are 32-bit
@@ -27,7 +26,7 @@ PRETRAIN_FIELDS = ("dataset", "val_fraction", "model", "alpha", "input_size", "b
 
 
 @dataclass(frozen=True)
-class ExperimentConfig:
+class ExperimentConfig(Conversions):
     # data
     dataset: str = _f("mnist", "dataset name (registry in pruning.data)")
     data_dir: str = _f("", "folder with the standard dataset files; empty: $KERAS_HOME/datasets "
@@ -190,20 +189,7 @@ class ExperimentConfig:
             return m_by_n[0] / m_by_n[1], m_by_n[0] / m_by_n[1]
         return self.initial_sparsity, self.final_sparsity
 
-    # -- conversions ----------------------------------------------------------
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "ExperimentConfig":
-        return from_dict(cls, values)
-
-    def replace(self, **changes) -> "ExperimentConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
+    # -- conversions (and to_dict, from_dict, replace, to_json) ---------------
     def to_toml(self) -> str:
         import tomli_w
 
@@ -225,7 +211,7 @@ DEFAULT_SEARCH = ("retrain_epochs=int:2:12; begin_fraction=float:0.0:0.3; "
 
 
 @dataclass(frozen=True)
-class TuneConfig:
+class TuneConfig(Conversions):
     """How to search; what to search around is an ExperimentConfig (the base)."""
     n_trials: int = _f(20, "trials this process runs (each worker runs its own)")
     timeout: float = _f(0.0, "stop starting trials after this many seconds; 0: no limit")
@@ -269,16 +255,9 @@ class TuneConfig:
             raise ConfigError("storage", f"storage={self.storage!r}: the folder of this "
                               "journal file does not exist; create it or choose another path")
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TuneConfig":
-        return from_dict(cls, values)
-
 
 @dataclass(frozen=True)
-class SweepConfig:
+class SweepConfig(Conversions):
     """One-shot (and optionally gradual) pruning of one dense model at many sparsities."""
     sparsities: str = _f("0,0.25,0.5,0.6,0.7,0.8,0.9,0.95,0.97,0.99",
                          "comma-separated target sparsities (fractions in [0, 1))")
@@ -312,10 +291,3 @@ class SweepConfig:
 
     def method_list(self) -> list[str]:
         return [m.strip() for m in self.methods.split(",") if m.strip()]
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "SweepConfig":
-        return from_dict(cls, values)

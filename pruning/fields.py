@@ -93,3 +93,21 @@ def coerce(name: str, value, hint):
     if not isinstance(value, base) or (base is int and isinstance(value, bool)):
         raise ConfigError(name, f"{name}={value!r} is not a valid {base.__name__}")
     return value
+
+
+class Conversions:
+    """What every config dataclass does with its values: dict and JSON out, a dict of
+    strings or values in (checked by the dataclass itself), a copy with changes."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        return from_dict(cls, values)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)

@@ -1,4 +1,5 @@
 import gzip
+import os
 import pickle
 
 import numpy as np
@@ -75,6 +76,10 @@ def test_corrupt_file_is_reported(tmp_path):
     (tmp_path / "mnist.npz").write_bytes(b"not a zip file")
     with pytest.raises(DataError, match="unreadable or corrupt"):
         data.load("mnist", str(tmp_path), 0.1, 0)
+    (tmp_path / "mnist.npz").write_bytes(os.urandom(4096))
+    with pytest.raises(DataError, match="unreadable or corrupt") as info:
+        data.load("mnist", str(tmp_path), 0.1, 0)
+    assert "pickle" not in str(info.value)  # never advise unpickling an untrusted file
     folder = tmp_path / "fashion-mnist"
     folder.mkdir()
     for name in data._IDX:

@@ -52,10 +52,11 @@ def experiment(team):
 
 def _env(team, experiment, **extra):
     env = {**os.environ, "MLFLOW_TRACKING_URI": team.server.url,
-           "MLFLOW_EXPERIMENT_NAME": experiment, "PRUNING_HEARTBEAT_SECONDS": "1",
+           "MLFLOW_EXPERIMENT_NAME": experiment or "", "PRUNING_HEARTBEAT_SECONDS": "1",
            **{k: str(v) for k, v in extra.items()}}
-    env.pop("MLFLOW_RUN_ID", None)
-    env.pop("MLFLOW_EXPERIMENT_ID", None)
+    for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID") + (() if experiment else
+                                                            ("MLFLOW_EXPERIMENT_NAME",)):
+        env.pop(var, None)
     return env
 
 
@@ -101,6 +102,20 @@ def _wait_for_running_trial(team, study, timeout=300):
     raise AssertionError("no trial started")
 
 
+def _assert_failed_and_rerun(team, study, victim):
+    """The victim trial FAILed, and a retry of it, with its values, completed."""
+    trials = _trials(team, study)
+    assert trials[victim.number].state == TrialState.FAIL
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert retried and retried[0].state == TrialState.COMPLETE
+    assert retried[0].params == victim.params
+
+
+def _workers_on(experiment):
+    (parent,) = _runs(experiment, "study")
+    return [k for k in parent.data.tags if k.startswith("pruning.worker.")]
+
+
 def _assert_nothing_left_running(experiment):
     assert [r.info.run_name for r in _runs(experiment) if r.info.status == "RUNNING"] == []
 
@@ -123,9 +138,12 @@ def test_run_sweep_and_report_against_the_server(team, experiment):
     _assert_nothing_left_running(experiment)
 
 
-def test_three_workers_never_draw_the_same_trial_and_the_study_resumes(team, experiment):
+def test_three_workers_never_draw_the_same_trial_and_the_study_resumes(team):
+    # The experiment is new: the workers race to create it, and all must use it.
+    experiment = f"three-{uuid.uuid4().hex[:8]}"
     study = f"three-{experiment}"
-    workers = [_worker(team, experiment, study, 2) for _ in range(3)]
+    workers = [_worker(team, None, study, 2, "--experiment-name", experiment)
+               for _ in range(3)]
     for w in workers:
         _finish(w)
     trials = _trials(team, study)
@@ -137,8 +155,8 @@ def test_three_workers_never_draw_the_same_trial_and_the_study_resumes(team, exp
     runs = _runs(experiment, "experiment")
     assert sorted(int(r.data.tags["trial_number"]) for r in runs) == list(range(6))
     assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
-    assert len(_runs(experiment, "pretrain")) == 1
-    _finish(_worker(team, experiment, study, 1))  # resume: same study, same parent
+    assert len({r.data.tags["pretrain_run_id"] for r in runs}) == 1  # one pre-training
+    _finish(_worker(team, None, study, 1, "--experiment-name", experiment))  # resume
     assert len(_trials(team, study)) == 7
     assert [r.info.run_id for r in _runs(experiment, "study")] == [parent.info.run_id]
     _assert_nothing_left_running(experiment)
@@ -152,13 +170,7 @@ def test_killed_worker_trial_is_failed_closed_and_rerun_by_another(team, experim
     slow.wait(timeout=60)
     # Started at once, for one short trial: it must still see the dead trial through.
     _finish(_worker(team, experiment, study, 1, "--search", "retrain_epochs=int:1:2"))
-    trials = _trials(team, study)
-    assert trials[victim.number].state == TrialState.FAIL
-    retried = [t for t in trials
-               if optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t)
-               == victim.number]
-    assert retried and retried[0].state == TrialState.COMPLETE
-    assert retried[0].params == victim.params
+    _assert_failed_and_rerun(team, study, victim)
     lost = MlflowClient().get_run(victim.user_attrs["mlflow_run_id"])
     assert lost.info.status == "FAILED" and "worker lost" in lost.data.tags["error"]
     (parent,) = _runs(experiment, "study")
@@ -172,8 +184,7 @@ def test_sigterm_to_one_worker_leaves_the_study_to_the_others(team, experiment):
     victim = _wait_for_running_trial(team, study)
     other = _worker(team, experiment, study, 3, "--search", "retrain_epochs=int:1:2")
     deadline = time.time() + 120
-    while time.time() < deadline and len([
-            k for k in _runs(experiment, "study")[0].data.tags if k.startswith("pruning.worker.")]) < 2:
+    while time.time() < deadline and len(_workers_on(experiment)) < 2:
         time.sleep(0.5)  # both workers are on the study
     stopped.send_signal(signal.SIGTERM)
     _, err = _finish(stopped, code=130, timeout=120)
@@ -181,12 +192,7 @@ def test_sigterm_to_one_worker_leaves_the_study_to_the_others(team, experiment):
     (parent,) = _runs(experiment, "study")
     assert parent.info.status == "RUNNING"  # the other worker is still on it
     _finish(other)
-    trials = _trials(team, study)
-    assert trials[victim.number].state == TrialState.FAIL
-    retried = [t for t in trials
-               if optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t)
-               == victim.number]
-    assert retried and retried[0].state == TrialState.COMPLETE
+    _assert_failed_and_rerun(team, study, victim)
     assert MlflowClient().get_run(parent.info.run_id).info.status == "FINISHED"
     _assert_nothing_left_running(experiment)
 
@@ -271,3 +277,16 @@ def test_dead_pretraining_claim_is_taken_over(team, experiment):
     assert taken.info.status == "FINISHED"
     # taken over a few seconds after the holder went silent (4 beats of 1 s, 3 s polls)
     assert taken.info.start_time / 1000 - killed < 15
+
+
+def test_workers_creating_one_experiment_together_all_use_it(team):
+    """MLflow's set_experiment, on losing the race to create an experiment, returns
+    without activating it: runs would land in Default. Twelve processes race here."""
+    name = f"race-{uuid.uuid4().hex[:8]}"
+    code = ("import sys; from pruning.tracking import store; store.check_store(sys.argv[1]); "
+            "print(store.current_experiment_id())")
+    env = _env(team, None)
+    procs = [subprocess.Popen([sys.executable, "-c", code, name], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(12)]
+    ids = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert ids == {MlflowClient().get_experiment_by_name(name).experiment_id}

@@ -42,7 +42,12 @@ def check_store(experiment_name: str | None = None, tracking_uri: str | None = N
     if uri.startswith(("http://", "https://")):
         outage.report_retries(say)
     if experiment_name:
-        mlflow.set_experiment(experiment_name)
+        experiment = mlflow.set_experiment(experiment_name)
+        if current_experiment_id() != experiment.experiment_id:
+            # MLflow returns without activating the experiment when another process
+            # created it a moment before (workers starting together); runs would land in
+            # Default. Now it exists, the second call activates it.
+            mlflow.set_experiment(experiment_name)
     mark_training(current_experiment_id())
 
 
