@@ -288,5 +288,7 @@ def test_workers_creating_one_experiment_together_all_use_it(team):
     env = _env(team, None)
     procs = [subprocess.Popen([sys.executable, "-c", code, name], env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(12)]
-    ids = {p.communicate(timeout=120)[0].strip() for p in procs}
+    done = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-1500:] for _, err in done]
+    ids = {out.strip() for out, _ in done}
     assert ids == {MlflowClient().get_experiment_by_name(name).experiment_id}

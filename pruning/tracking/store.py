@@ -59,8 +59,15 @@ def mark_training(experiment_id: str) -> None:
     """Tag an experiment this package writes to as model training (once)."""
     client = MlflowClient()
     key, value = EXPERIMENT_KIND
-    if client.get_experiment(experiment_id).tags.get(key) != value:
+    if client.get_experiment(experiment_id).tags.get(key) == value:
+        return
+    try:
         client.set_experiment_tag(experiment_id, key, value)
+    except Exception:
+        # Workers starting together on a new experiment all tag it; the store's insert
+        # of the same new tag fails for all but one. One write is all it takes.
+        if client.get_experiment(experiment_id).tags.get(key) != value:
+            raise
 
 
 @contextlib.contextmanager

@@ -51,11 +51,14 @@ def study_run(study_key: str, run_name: str, params: dict, tags: dict[str, str],
         return run_id
     if own:
         set_tags(own, {ROLE: "study", "study_key": study_key, "mlflow.runName": run_name,
-                       **tags})
+                       BEAT: f"{time.time():.0f}", **tags})
         run_id = own
     else:
         run_id = client.create_run(experiment_id, run_name=run_name,
-                                   tags={ROLE: "study", "study_key": study_key, **tags}
+                                   tags={ROLE: "study", "study_key": study_key,
+                                         # exists before workers beat: a first insert
+                                         # of one tag by two workers at once fails
+                                         BEAT: f"{time.time():.0f}", **tags}
                                    ).info.run_id
     oldest = existing()[0].info.run_id
     if oldest != run_id:
