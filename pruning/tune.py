@@ -138,9 +138,11 @@ def make_objective(study, base, tune, dims, parent_run_id, mlt):
             trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:500])
             if not isinstance(e, Exception) or isinstance(e, mlt.ServerUnreachable):
                 trial.set_user_attr("interrupted", True)  # not the trial's fault: re-queued
+            if isinstance(e, mlt.ServerUnreachable):
+                state = None  # no server to tell
             raise
         finally:
-            if reporter.run_id:
+            if reporter.run_id and state:
                 mlt.set_tags(reporter.run_id, {"trial_state": state})
         trial.set_user_attr("config", result.config.to_json())
         for key in ("sparsity", "model_bytes_gzip"):  # what the study's plots show

@@ -5,7 +5,8 @@
   draw the same start-up trials, and a study one worker runs is reproducible from its
   base seed.
 - *What happens to a trial a worker could not finish*: an interrupted trial (SIGTERM,
-  Ctrl-C, the tracking server gone) is FAILed by Optuna and re-queued here; a trial whose
+  Ctrl-C; also tried when the tracking server is gone, which does not always get this
+  far) is FAILed by Optuna and re-queued here; a trial whose
   worker died (SIGKILL, lost machine) is FAILed by Optuna's heartbeat and re-queued by
   `RetryHeartbeatStaleTrialCallback`. Re-queued trials run first in any worker.
 - *When a worker may leave*: `sweep_up` waits for trials of dead workers to go stale

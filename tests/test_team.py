@@ -259,6 +259,25 @@ def test_server_gone_for_good_stops_with_one_line_and_stale_runs_are_closed(team
     assert run.info.status == "FAILED" and "no heartbeat" in run.data.tags["error"]
 
 
+def test_tuning_worker_cut_off_from_the_server_stops_with_one_line(team, experiment):
+    study = f"gone-{experiment}"
+    worker = _worker(team, experiment, study, 2, "--search", "retrain_epochs=int:60:61",
+                     MLFLOW_HTTP_REQUEST_MAX_RETRIES=2, MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=1)
+    victim = _wait_for_running_trial(team, study)
+    team.server.stop()
+    start = time.time()
+    try:
+        _, err = _finish(worker, code=3, timeout=300)
+        assert time.time() - start < 120  # no minutes of retried clean-up calls
+        assert [line for line in err.splitlines() if line.startswith("pruning: error")]
+        assert "Traceback" not in err
+    finally:
+        team.server.start()
+    trials = _trials(team, study)  # the study, in PostgreSQL, survives
+    assert trials[victim.number].state == TrialState.FAIL  # not RUNNING for ever
+    assert "Connection refused" in trials[victim.number].user_attrs["error"]
+
+
 def test_dead_pretraining_claim_is_taken_over(team, experiment):
     first = _start(team, experiment, "run", *TINY, "--pretrain-epochs", "400")
     deadline = time.time() + 300

@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 
 BEAT = "pruning.heartbeat"
 BEAT_SECONDS = 15.0  # how often a live process refreshes its runs' beat
+JOIN_SECONDS = 5  # how long stopping waits for a beat in flight
 STALE_BEATS = 4  # beats missed before a run counts as dead (one minute at the default)
 
 
@@ -50,6 +51,9 @@ class Beater:
 
     def __exit__(self, *exc):
         self._stop.set()
+        # A beat still in flight could land after the run is closed or a worker's
+        # presence removed; wait a moment for it (not for a server that is gone).
+        self._thread.join(timeout=JOIN_SECONDS)
 
 
 def beating(run_id: str) -> Beater:

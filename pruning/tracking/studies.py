@@ -92,8 +92,8 @@ def study_worker(run_id: str):
         with Beater(beat):
             yield
     except BaseException as e:
-        _give_up_if_unreachable(run_id, e)
         status, error = ("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED"), e
+        _give_up_if_unreachable(run_id, e)  # and leave nothing to a server that is gone
         raise
     finally:
         if not (error and outage.is_unreachable(error)):
