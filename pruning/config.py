@@ -13,44 +13,57 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
-from .fields import Conversions, check_fields, read_file
+from .fields import DENSE, START, Conversions, check_fields, read_file, with_role
 from .fields import declare as _f
 INT_MAX = 2**31 - 1  # TensorFlow counts steps, batches and epochs in int32
 SEED_MAX = 2**32 - 1  # numpy's and Keras' seeds are 32-bit
 
-# The fields that determine the dense pre-trained model (with the data's digest):
-# runs that agree on them share one pre-training.
-PRETRAIN_FIELDS = ("dataset", "val_fraction", "model", "alpha", "input_size", "bn_momentum",
-                   "augment", "shift_pixels", "pretrain_epochs", "pretrain_lr", "lr_schedule",
-                   "weight_decay", "batch_size", "seed")
+DEFAULT_PRETRAIN_EPOCHS = 10  # of a model built here; a trained one gets 0
 
 
 @dataclass(frozen=True)
 class ExperimentConfig(Conversions):
     # data
-    dataset: str = _f("mnist", "dataset name (registry in pruning.data)")
+    dataset: str = _f("mnist", "a dataset name (registry in pruning.data), a .npz file with "
+                               "x_train, y_train, x_test, y_test (x_val, y_val optional), a "
+                               "folder of images in one sub-folder per class (train/ and "
+                               "test/ inside, or split by seed), or tfds:NAME",
+                      role=START)
     data_dir: str = _f("", "folder with the standard dataset files; empty: $KERAS_HOME/datasets "
-                           "or ~/.keras/datasets, downloading through Keras when missing")
-    val_fraction: float = _f(0.1, "share of the training set held out for validation")
+                           "or ~/.keras/datasets, downloading through Keras when missing",
+                       role=START)
+    val_fraction: float = _f(0.1, "share of the training set held out for validation",
+                             role=DENSE)
     # model
-    model: str = _f("mlp", "model name (registry in pruning.models)")
-    alpha: float = _f(1.0, "MobileNetV2 width multiplier")
-    input_size: int = _f(0, "MobileNetV2: upscale inputs to this side length; 0 keeps the data's")
-    bn_momentum: float = _f(0.9, "BatchNorm momentum of the models that have BatchNorm")
+    model: str = _f("mlp", "a model name (registry in pruning.models), a saved tf_keras "
+                           "model (.keras, .h5, SavedModel folder), an MLflow model URI "
+                           "(models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/PATH, "
+                           "models:/MODEL_ID) or a builder package.module:function",
+                    role=START)
+    alpha: float = _f(1.0, "MobileNetV2 width multiplier", role=START)
+    input_size: int = _f(0, "MobileNetV2: upscale inputs to this side length; 0 keeps the data's",
+                         role=START)
+    bn_momentum: float = _f(0.9, "BatchNorm momentum of the models that have BatchNorm",
+                            role=START)
     augment: str = _f("none", "training-time augmentation: random shifts of up to shift_pixels "
                               "(pad + random crop), and optionally horizontal flips",
-                      ("none", "shift", "shift_flip"))
-    shift_pixels: int = _f(4, "largest random shift of augment=shift/shift_flip")
+                      ("none", "shift", "shift_flip"), role=DENSE)
+    shift_pixels: int = _f(4, "largest random shift of augment=shift/shift_flip", role=DENSE)
     # dense pre-training
-    pretrain_epochs: int = _f(10, "epochs of dense training before pruning")
-    pretrain_lr: float = _f(1e-3, "Adam learning rate of dense training")
+    pretrain_epochs: int | None = _f(None, "epochs of dense training before pruning; auto: "
+                                           f"{DEFAULT_PRETRAIN_EPOCHS} for a model built here "
+                                           "(a name or a builder), 0 for a trained one (a "
+                                           "file or an MLflow URI: more epochs continue its "
+                                           "training)", role=DENSE)
+    pretrain_lr: float = _f(1e-3, "Adam learning rate of dense training", role=DENSE)
     # pruning and retraining
     retrain_epochs: int = _f(10, "epochs of training while (and after) pruning")
     retrain_lr: float = _f(5e-4, "Adam learning rate of retraining")
     lr_schedule: str = _f("cosine", "learning-rate schedule within each phase",
-                          ("cosine", "constant"))
-    weight_decay: float = _f(0.0, "AdamW decoupled weight decay of both phases (0: plain Adam)")
-    batch_size: int = _f(128, "minibatch size of both phases")
+                          ("cosine", "constant"), role=DENSE)
+    weight_decay: float = _f(0.0, "AdamW decoupled weight decay of both phases (0: plain Adam)",
+                             role=DENSE)
+    batch_size: int = _f(128, "minibatch size of both phases", role=DENSE)
     schedule: str = _f("polynomial_decay", "tfmot pruning schedule (registry in "
                                            "pruning.schedules)")
     initial_sparsity: float = _f(0.5, "sparsity when pruning begins (polynomial_decay)")
@@ -98,7 +111,7 @@ class ExperimentConfig(Conversions):
     latency_runs: int = _f(200, "timed batch-1 TFLite invocations per latency median")
     mask_log_every: int = _f(1, "log mask snapshots every this many retraining epochs; "
                                 "0: only the final masks")
-    seed: int = _f(0, "seed of the split, the initial weights and the data order")
+    seed: int = _f(0, "seed of the split, the initial weights and the data order", role=DENSE)
     recipe: str = _f("none", "what the other values started from: a recipe in "
                              "pruning/experiments (the CLI's auto picks the dataset and "
                              "model's one, if any), a config file, or none (the defaults)",
@@ -109,10 +122,10 @@ class ExperimentConfig(Conversions):
 
     # -- validation -----------------------------------------------------------
     def _validate(self):
-        from . import data, models, schedules  # imported late: models imports TensorFlow
+        from . import data_sources, model_sources, schedules
 
-        data.DATASETS.get(self.dataset)
-        models.MODELS.get(self.model)
+        data_sources.kind_of(self.dataset)  # the spelling only: files are read by preflight
+        model_sources.kind_of(self.model)
         schedules.SCHEDULES.get(self.schedule)
         check_fields(self)
         for name in ("initial_sparsity", "final_sparsity"):
@@ -121,13 +134,13 @@ class ExperimentConfig(Conversions):
         if self.final_sparsity < self.initial_sparsity:
             raise ConfigError("final_sparsity", f"final_sparsity={self.final_sparsity} is below "
                               f"initial_sparsity={self.initial_sparsity}; it must be >= it")
-        for name in ("pretrain_epochs", "retrain_epochs", "batch_size", "frequency",
+        for name in ("retrain_epochs", "batch_size", "frequency",
                      "calibration_samples", "latency_runs"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 1")
         for name in ("mask_log_every", "input_size", "seed", "weight_decay", "shift_pixels",
-                     "qat_epochs"):
-            if getattr(self, name) < 0:
+                     "qat_epochs", "pretrain_epochs"):
+            if (getattr(self, name) or 0) < 0:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 0")
         for name in ("pretrain_lr", "retrain_lr", "qat_lr", "power", "alpha"):
             if getattr(self, name) <= 0:
@@ -169,6 +182,25 @@ class ExperimentConfig(Conversions):
                                   f"{self.end_step - self.begin_step} must be a multiple of "
                                   f"frequency={self.frequency}, or final_sparsity is never "
                                   "reached")
+
+    @property
+    def dense_epochs(self) -> int:
+        """pretrain_epochs, auto resolved: none for a model that arrives trained."""
+        if self.pretrain_epochs is not None:
+            return self.pretrain_epochs
+        from . import model_sources
+
+        return 0 if model_sources.arrives_trained(self.model) else DEFAULT_PRETRAIN_EPOCHS
+
+    @classmethod
+    def dense_fields(cls) -> tuple[str, ...]:
+        """The fields that, with the starting model's and the data's digests, determine
+        the dense model: runs that agree on them share one pre-training."""
+        return with_role(cls, DENSE)
+
+    @classmethod
+    def start_fields(cls) -> tuple[str, ...]:
+        return with_role(cls, START)
 
     def m_by_n(self) -> tuple[int, int] | None:
         """sparsity_m_by_n as tfmot takes it: (M, N), or None when unstructured."""

@@ -5,26 +5,51 @@ MLflow), so the same text and figures can be remade from any finished run.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from . import masks, plots, schedules
 
 
+def short_name(spec: str) -> str:
+    """A model or dataset value as names can hold it: a path's stem, a URI's model name,
+    a builder's function (`models:/fraud@champion` -> fraud, `/m/cnn.keras` -> cnn)."""
+    text = spec.rstrip("/")
+    if text.startswith("runs:/"):  # runs:/<run id>/<path>
+        text = "run-" + text[6:].split("/")[0][:8]
+    elif text.startswith("models:/"):  # NAME@ALIAS, NAME/VERSION or a model id
+        text = text[8:].replace("@", "/").split("/")[0]
+    elif text.startswith("tfds:"):
+        text = text[5:]
+    elif ":" in text and "/" not in text:  # package.module:function
+        text = text.split(":")[-1]
+    else:
+        text = text.split("/")[-1]
+        for suffix in (".keras", ".h5", ".hdf5", ".npz"):
+            text = text.removesuffix(suffix)
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "model"
+
+
+def _what(config) -> str:
+    return f"{short_name(config.model)}-{short_name(config.dataset)}"
+
+
 def run_name(config) -> str:
     if config.m_by_n():
-        return f"{config.model}-{config.dataset}-{config.sparsity_m_by_n.replace(',', 'by')}"
+        return f"{_what(config)}-{config.sparsity_m_by_n.replace(',', 'by')}"
     if config.schedule == "constant_sparsity":
-        return f"{config.model}-{config.dataset}-const{config.final_sparsity:.0%}"
+        return f"{_what(config)}-const{config.final_sparsity:.0%}"
     shared = "" if config.sparsity_distribution == "uniform" else f"-{config.sparsity_distribution}"
-    return (f"{config.model}-{config.dataset}-"
+    return (f"{_what(config)}-"
             f"{config.initial_sparsity:.0%}to{config.final_sparsity:.0%}{shared}")
 
 
 def model_name(config) -> str:
     """What the shipped model is, as the models tab lists it: e.g. mlp-mnist-90."""
     if config.m_by_n():
-        return f"{config.model}-{config.dataset}-{config.sparsity_m_by_n.replace(',', 'by')}"
-    return f"{config.model}-{config.dataset}-{round(config.final_sparsity * 100):g}"
+        return f"{_what(config)}-{config.sparsity_m_by_n.replace(',', 'by')}"
+    return f"{_what(config)}-{round(config.final_sparsity * 100):g}"
 
 
 def figures(config, history, window, final_metrics, snapshots=(), pixel_layer=None
@@ -41,14 +66,14 @@ def figures(config, history, window, final_metrics, snapshots=(), pixel_layer=No
     curve = list(range(window.begin_step, window.end_step + 1))
     schedule = [fn(s, initial, final, window.begin_step, window.end_step, config.power)
                 for s in curve]
-    retrain = history[config.pretrain_epochs:]
+    retrain = history[config.dense_epochs:]
     spe = window.total_steps // config.retrain_epochs
     actual_steps = [(i + 1) * spe for i in range(len(retrain))]
     title = run_name(config)
     per_layer = {k.split("/", 1)[1]: v for k, v in final_metrics.items()
                  if k.startswith("sparsity/")}
     out = {
-        "plots/training_curves.png": plots.training_curves(history, config.pretrain_epochs,
+        "plots/training_curves.png": plots.training_curves(history, config.dense_epochs,
                                                            title),
         "plots/sparsity_schedule.png": plots.sparsity_over_steps(
             curve, schedule, steps, target, actual_steps, [h["sparsity"] for h in retrain],
@@ -61,7 +86,7 @@ def figures(config, history, window, final_metrics, snapshots=(), pixel_layer=No
             sizes, {n: per_layer[n] for n in sizes}, title)
         out["plots/masks_final.png"] = mask_plots.final_masks(last, title)
         # The dense model before the first update: every weight kept.
-        start = (config.pretrain_epochs - 1, {n: np.ones_like(m) for n, m in last.items()})
+        start = (config.dense_epochs - 1, {n: np.ones_like(m) for n, m in last.items()})
         out["plots/mask_changes.png"] = mask_plots.mask_changes([start, *snapshots], title)
         if pixel_layer is not None and pixel_layer[0] in last:
             name, shape = pixel_layer
@@ -116,7 +141,7 @@ def summary(config, metrics) -> str:
 def pretrain_note(config, key: str, metrics: dict[str, float], requested_by: str | None) -> str:
     """The pre-training run's description: what it is and who shares it."""
     return (f"**Dense pre-training** of {config.model} on {config.dataset}: "
-            f"{config.pretrain_epochs} epochs at lr {config.pretrain_lr:g}, test accuracy "
+            f"{config.dense_epochs} epochs at lr {config.pretrain_lr:g}, test accuracy "
             f"{metrics['dense_test_accuracy']:.4f}.\n\n"
             f"Cached: every run whose data, model and pre-training settings give key `{key}` "
             "(tag `pretrain_key`) starts from this model instead of training it again"

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import __version__, data, describe, export, measure, models, preflight, schedules, train
-from .config import PRETRAIN_FIELDS, ExperimentConfig
+from . import (__version__, describe, export, measure, model_checks, model_sources,
+               models, preflight, schedules, train)
+from .config import ExperimentConfig
 from .errors import ConfigError
 from .recorders import Offline, PretrainOnly, Tracked
 
@@ -41,37 +42,58 @@ class Result:
     model_id: str | None = None  # the logged model, when one was kept
 
 
-def pretrain_key(config: ExperimentConfig, data_digest: str) -> str:
-    """Everything that determines the dense model, hashed."""
+def pretrain_key(config: ExperimentConfig, data_digest: str, model_digest: str) -> str:
+    """What determines the dense model, hashed: the starting model's and the data's
+    digests and the fields that declare the dense role (how it is trained)."""
     import tensorflow as tf
 
-    what = {name: getattr(config, name) for name in PRETRAIN_FIELDS}
-    what.update(data_digest=data_digest, tensorflow=tf.__version__, pruning=__version__)
+    what = {name: getattr(config, name) for name in config.dense_fields()}
+    what.update(pretrain_epochs=config.dense_epochs, data_digest=data_digest,
+                model_digest=model_digest, tensorflow=tf.__version__, pruning=__version__)
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def prepare(config: ExperimentConfig, checked=None):
     """Load data and resolve the pruning window (`checked`: what `preflight.check` gave),
-    then what only TensorFlow can check: every input error surfaces here, before any run
-    or training starts."""
+    then what only TensorFlow can check, on the starting model: every input error
+    surfaces here, before any run or training starts. Returns (config, splits, window,
+    starting point)."""
     resolved, splits, window = checked or preflight.check(config)
-    if config.pruning_policy != "all" or config.m_by_n() or config.qat_epochs:
-        _check_prunable(resolved, splits, window)
-    return resolved, splits, window
+    return resolved, splits, window, starting_point(resolved, splits, window)
 
 
-def _check_prunable(config, splits, window) -> None:
+def starting_point(config, splits, window=None) -> model_sources.Start:
+    """The dense starting model, checked against the data and, where the model or the
+    options are not the built-in defaults, against tfmot's wrapping."""
+    start = model_sources.starting_model(config, splits.input_shape, splits.num_classes)
+    model_checks.check_data(start.model, splits, config.model)
+    if start.kind != "builtin" or config.pruning_policy != "all" or config.m_by_n() \
+            or config.qat_epochs:
+        _check_prunable(start.model, config, window)
+    return start
+
+
+def _check_prunable(model, config, window) -> None:
     """tfmot refuses a model that a policy, M-by-N or quantization cannot handle only when
-    it wraps it, after pre-training: wrap an untrained one now to fail first."""
-    model = models.build(config.model, splits.input_shape, splits.num_classes, config)
+    it wraps it, after pre-training: wrap the starting model now to fail first."""
+    window = window or schedules.Window(0, 1, 1, 1)
     try:
-        train.wrap_for_pruning(model, config, window)
-    except ValueError as e:
-        name = "sparsity_m_by_n" if "m_by_n" in str(e) else "pruning_policy"
-        hint = ("use model=mobilenetv2_xnnpack or pruning_policy=all"
-                if name == "pruning_policy" else "use a model whose kernels it fits, or empty")
-        raise ConfigError(name, f"{name}={getattr(config, name)!r} cannot prune "
-                          f"model={config.model} ({hint}): {e}") from None
+        wrapped = train.wrap_for_pruning(model, config, window)
+    except (ValueError, NotImplementedError) as e:
+        name = ("sparsity_m_by_n" if "m_by_n" in str(e) else
+                "pruning_policy" if config.pruning_policy != "all" else "model")
+        hint = {"pruning_policy": "use model=mobilenetv2_xnnpack or pruning_policy=all",
+                "sparsity_m_by_n": "use a model whose kernels it fits, or empty",
+                "model": "tfmot wraps built-in Dense and Conv2D layers, and layers that "
+                         "implement tfmot's PrunableLayer; replace or adapt that layer"}[name]
+        what = ("cannot be pruned by tfmot" if name == "model" else
+                f"cannot prune model={config.model}")
+        raise ConfigError(name, f"{name}={getattr(config, name)!r} {what} ({hint}): "
+                          f"{str(e).splitlines()[0][:300]}") from None
+    if not train.pruned_wrappers(wrapped):
+        raise ConfigError("model", f"model={config.model!r} has no layer pruning_policy="
+                          f"{config.pruning_policy} prunes (Dense or Conv2D, the output "
+                          "layer only with prune_output)")
     if config.qat_epochs:
         try:
             train.quantize_model(model)
@@ -91,21 +113,25 @@ def run(config: ExperimentConfig, tracking: bool = True, observers=(),
     `finished_on` still end the run FINISHED (a trial stopped early). `register_model`
     registers the shipped model under that name in the Model Registry. `checked` is
     `preflight.check(config)` when the caller ran it already."""
-    resolved, splits, window = prepare(config, checked)
+    resolved, splits, window, start = prepare(config, checked)
     if not tracking:
-        return _execute(resolved, splits, window, Offline(), list(observers), outputs)
+        return _execute(resolved, splits, window, start, Offline(), list(observers), outputs)
     from . import tracking as mlt
 
     if parent_run_id is None:
         mlt.check_store(experiment_name, tracking_uri)
     tags = {"dataset": config.dataset, "model": config.model, "schedule": config.schedule,
-            "recipe": config.recipe, **(tags or {})}
+            "recipe": config.recipe, "model_source": start.kind,
+            "model_digest": start.digest, **start.lineage, **(tags or {})}
     params = {**run_params(config, window), **(extra_params or {})}
     with mlt.experiment_run(params, name or describe.run_name(config), tags,
                             parent_run_id=parent_run_id, finished_on=finished_on) as run_id:
         for observer in observers:
             getattr(observer, "run_started", lambda run_id: None)(run_id)
-        result = _execute(resolved, splits, window, Tracked(run_id), list(observers), outputs)
+        if "source_model_id" in start.lineage:
+            mlt.log_model_input(run_id, start.lineage["source_model_id"])
+        result = _execute(resolved, splits, window, start, Tracked(run_id), list(observers),
+                          outputs)
         if register_model and result.model_id:
             version = mlt.register(result.model_id, register_model, result.metrics,
                                    describe.summary(result.config, result.metrics))
@@ -121,14 +147,12 @@ def run_params(config: ExperimentConfig, window: schedules.Window) -> dict:
             "resolved_frequency": window.frequency, "total_steps": window.total_steps}
 
 
-def ensure_pretrained(config: ExperimentConfig, requested_by: str):
+def ensure_pretrained(config: ExperimentConfig, splits, start, requested_by: str):
     """(dense model, its run id) for `config` from the store, trained now if missing (a
     run of its own that names `requested_by`): a study or sweep pre-trains once, and
-    every trial or point starts from the same weights."""
-    splits = data.load(config.dataset, config.data_dir, config.val_fraction, config.seed)
-    recorder = PretrainOnly(requested_by)
-    model, _, _, run_id = _dense_model(config, splits, pretrain_key(config, splits.digest),
-                                       recorder, [])
+    every trial or point starts from the same weights. A trained starting model with no
+    more dense epochs is itself the dense model (run id None)."""
+    model, _, _, run_id = _dense_model(config, splits, start, PretrainOnly(requested_by), [])
     return model, run_id
 
 
@@ -137,11 +161,10 @@ def _status(observers, text: str) -> None:
         getattr(observer, "status", lambda text: None)(text)
 
 
-def _execute(config, splits, window, recorder, observers, outputs: Outputs) -> Result:
+def _execute(config, splits, window, start, recorder, observers, outputs: Outputs) -> Result:
     recorder.start(config, splits)
-    key = pretrain_key(config, splits.digest)
     dense, dense_history, dense_metrics, pretrain_run_id = _dense_model(
-        config, splits, key, recorder, observers)
+        config, splits, start, recorder, observers)
     pruned, retrain_history = train.retrain(dense, splits, config, window,
                                             [*recorder.observers, *observers],
                                             step_offset=len(dense_history))
@@ -168,10 +191,17 @@ def _execute(config, splits, window, recorder, observers, outputs: Outputs) -> R
                   model_id)
 
 
-def _dense_model(config, splits, key, recorder, observers):
-    """The pre-trained dense model: from the store's cache, or trained and cached now."""
-    name = f"pretrain-{config.model}-{config.dataset}"
-    params = {field: getattr(config, field) for field in PRETRAIN_FIELDS}
+def _dense_model(config, splits, start, recorder, observers):
+    """The dense model: a trained starting model as it is (no dense epochs), else from
+    the store's cache, or trained and cached now."""
+    if config.dense_epochs == 0:
+        _status(observers, "measuring the dense model")
+        return start.model, [], _dense_metrics(start.model, splits, config), None
+    key = pretrain_key(config, splits.digest, start.digest)
+    name = f"pretrain-{describe.short_name(config.model)}-{describe.short_name(config.dataset)}"
+    params = {field: getattr(config, field) for field in config.dense_fields()}
+    params.update(pretrain_epochs=config.dense_epochs, model=config.model,
+                  dataset=config.dataset, model_digest=start.digest)
     while True:
         cached = recorder.find_pretrained(key)  # waits while another process trains it
         if cached is not None:
@@ -183,16 +213,19 @@ def _dense_model(config, splits, key, recorder, observers):
         with recorder.pretrain_run(key, params, name) as pre:
             if pre is None:  # another process claimed it a moment ago: wait for it
                 continue
-            model = models.build(config.model, splits.input_shape, splits.num_classes, config)
+            model = start.model
             history = train.pretrain(model, splits, config,
                                      [pre, *recorder.observers, *observers])
-            test = train.evaluate(model, splits.x_test, splits.y_test, config.batch_size)
-            dense_metrics = {"dense_test_accuracy": test["accuracy"],
-                             "dense_test_loss": test["loss"]}
+            dense_metrics = _dense_metrics(model, splits, config)
             pre.save(model, history, dense_metrics,
                      describe.pretrain_note(config, key, dense_metrics, recorder.run_id))
         recorder.tag(pretrain_key=key, pretrain_run_id=pre.run_id, pretrain_cached="false")
         return model, history, dense_metrics, pre.run_id
+
+
+def _dense_metrics(model, splits, config) -> dict[str, float]:
+    test = train.evaluate(model, splits.x_test, splits.y_test, config.batch_size)
+    return {"dense_test_accuracy": test["accuracy"], "dense_test_loss": test["loss"]}
 
 
 def _final_metrics(stripped, splits, config, test_set: bool) -> dict[str, float]:

@@ -20,11 +20,23 @@ from .errors import ConfigError
 AUTO = "auto"  # how "derive this from the rest" is spelled on the command line
 
 
-def declare(default, help: str, choices: tuple | None = None, cli_default=None):
-    """A field with its help text, its allowed values, and the default the command line
-    shows when it differs (a value the CLI resolves before building the config)."""
+# Roles a field can declare (`role=`): what else it feeds.
+DENSE = "dense"  # how the dense model is trained from its starting point: in the cache key
+START = "start"  # picks or shapes the starting model or the data: in their digests
+
+
+def declare(default, help: str, choices: tuple | None = None, cli_default=None,
+            role: str | None = None):
+    """A field with its help text, its allowed values, the default the command line
+    shows when it differs (a value the CLI resolves before building the config), and
+    its role."""
     return field(default=default, metadata={"help": help, "choices": choices,
-                                            "cli_default": cli_default})
+                                            "cli_default": cli_default, "role": role})
+
+
+def with_role(cls, role: str) -> tuple[str, ...]:
+    """The names of the fields of `cls` that declare `role`."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("role") == role)
 
 
 def read_file(path: str | Path) -> dict:

@@ -14,26 +14,26 @@ POLICIES = Registry("pruning_policy")
 
 
 class PrunableLayers(tfmot.sparsity.keras.PruningPolicy):
-    """Every Dense and Conv2D kernel; the output layer only if asked.
+    """Every Dense and Conv2D kernel; the output layer(s) (`outputs`, by name) only if asked.
 
     tfmot's registry lists no prunable weights for DepthwiseConv2D (nor for any other
     layer type of our models), so these are all that magnitude pruning can reach.
     """
 
-    def __init__(self, include_output: bool):
-        self.include_output = include_output
+    def __init__(self, include_output: bool, outputs: set[str]):
+        self.include_output, self.outputs = include_output, outputs
 
     def allow_pruning(self, layer) -> bool:
         return (isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D))
-                and (self.include_output or layer.name != "output"))
+                and (self.include_output or layer.name not in self.outputs))
 
     def ensure_model_supports_pruning(self, model) -> None:
         """Any functional model: layers this policy does not allow stay dense."""
 
 
 @POLICIES.register("all")
-def _all(config):
-    return PrunableLayers(config.prune_output)
+def _all(config, outputs):
+    return PrunableLayers(config.prune_output, outputs)
 
 
 class PointwiseLayers(PrunableLayers):
@@ -47,18 +47,21 @@ class PointwiseLayers(PrunableLayers):
 
 
 @POLICIES.register("pointwise")
-def _pointwise(config):
-    return PointwiseLayers(config.prune_output)
+def _pointwise(config, outputs):
+    return PointwiseLayers(config.prune_output, outputs)
 
 
 @POLICIES.register("xnnpack")
-def _xnnpack(config):
+def _xnnpack(config, outputs):
     # Only 1x1 convs, and tfmot checks the whole graph (3x3 stride-2 stem after a
     # ZeroPadding2D, supported ops up to a GlobalAveragePooling2D), so that XNNPACK's
     # sparse inference can run the result: see models.mobilenetv2_xnnpack.
     return tfmot.sparsity.keras.PruneForLatencyOnXNNPack()
 
 
-def of(config):
-    """The policy `config.pruning_policy` names."""
-    return POLICIES.get(config.pruning_policy)(config)
+def of(config, model):
+    """The policy `config.pruning_policy` names, for `model` (whose output layers it
+    leaves dense unless config.prune_output)."""
+    outputs = {getattr(layer, "layer", layer).name for layer in model.layers
+               if layer.name in model.output_names}
+    return POLICIES.get(config.pruning_policy)(config, outputs)

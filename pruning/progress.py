@@ -23,7 +23,7 @@ class Progress(Observer):
     def epoch_end(self, step, metrics):
         c, first = self.config, 0
         # Steps run on across the phases; quantization-aware epochs report qat_* metrics.
-        for phase, total, prefix in (("pretrain", c.pretrain_epochs, ""),
+        for phase, total, prefix in (("pretrain", c.dense_epochs, ""),
                                      ("retrain", c.retrain_epochs, ""),
                                      ("qat", c.qat_epochs, "qat_")):
             if step < first + total:

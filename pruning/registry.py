@@ -19,6 +19,13 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._items)
 
+    def items(self) -> list[tuple[str, object]]:
+        """(name, object) in registration order: the order kinds are asked in."""
+        return list(self._items.items())
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._items
+
     def get(self, name: str):
         if name not in self._items:
             raise ConfigError(self.kind, f"unknown {self.kind} {name!r}; choose one of: "

@@ -11,7 +11,7 @@ import dataclasses
 import itertools
 from dataclasses import dataclass
 
-from .config import PRETRAIN_FIELDS, ExperimentConfig
+from .config import ExperimentConfig
 from .errors import ConfigError
 
 PARETO_SPARSITY = "float:0.5:0.98"  # final_sparsity's range when the Pareto mode adds it
@@ -41,7 +41,7 @@ def _parse_one(entry: str) -> Dimension:
     if name not in fields:
         raise ConfigError("search", f"search: {name!r} is not an experiment parameter; "
                           f"choose from: {', '.join(sorted(fields))}")
-    if name in PRETRAIN_FIELDS:
+    if name in ExperimentConfig.dense_fields() + ExperimentConfig.start_fields():
         raise ConfigError("search", f"search: {name!r} changes the dense pre-training, which "
                           "is shared by all trials; fix it in the base config instead")
     kind, *args = spec.split(":")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import tf_keras as keras
 
-from . import data, experiment, export, plots, train
+from . import data, describe, experiment, export, plots, train
 from .config import ExperimentConfig, SweepConfig
 from .methods import METHODS, global_threshold
 
@@ -105,14 +105,15 @@ def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str |
     from . import tracking as mlt
 
     splits = data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)
+    start = experiment.starting_point(base, splits)  # refused before any run exists
     mlt.check_store(experiment_name, tracking_uri)
     params = {**sweep.to_dict(), **{f"base.{k}": v for k, v in base.to_dict().items()}}
-    name = f"sweep-{base.model}-{base.dataset}"
+    name = f"sweep-{describe.short_name(base.model)}-{describe.short_name(base.dataset)}"
     tags = {"pruning.role": "sweep", "dataset": base.dataset, "model": base.model,
             "recipe": base.recipe}
     points, shipped = [], {}
     with mlt.experiment_run(params, name, tags) as parent:
-        dense, pretrain_run_id = experiment.ensure_pretrained(base, parent)
+        dense, pretrain_run_id = experiment.ensure_pretrained(base, splits, start, parent)
         kernels = train.prunable_kernels(dense, base)
         dense_latency = export.latency_us(export.to_tflite(dense), splits.x_test[0],
                                           base.latency_runs)
@@ -120,7 +121,7 @@ def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str |
             for sparsity in sweep.sparsity_list():
                 point_tags = {"method": method, "requested_sparsity": sparsity,
                               "finetune_epochs": sweep.finetune_epochs,
-                              "pretrain_run_id": pretrain_run_id, "dataset": base.dataset,
+                              "pretrain_run_id": pretrain_run_id or "", "dataset": base.dataset,
                               "model": base.model}
                 if METHODS.get(method) is None:
                     metrics, run_id, model = gradual(base, sparsity, parent, point_tags)

@@ -18,7 +18,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
 )
 
 from . import masks as mask_math
-from . import distributions, policies, schedules
+from . import distributions, model_checks, policies, schedules
 from .observers import Observer
 from .schedules import steps_per_epoch
 
@@ -115,7 +115,7 @@ def current_masks(model) -> dict[str, np.ndarray]:
 def prunable_kernels(model, config) -> dict[str, np.ndarray]:
     """{layer name: kernel} of the layers config's pruning policy applies to, wrapped or
     not."""
-    policy = policies.of(config)
+    policy = policies.of(config, model)
     out = {}
     for layer in model.layers:
         inner = getattr(layer, "layer", layer)
@@ -164,7 +164,7 @@ def _fit(model, splits, config, phase: Phase, observers, callbacks=(), extra=Non
     keras.utils.set_random_seed(config.seed)
     steps = steps_per_epoch(len(splits.x_train), config.batch_size)
     model.compile(optimizer=_optimizer(phase, config, steps),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss=model_checks.loss_for(model, splits.x_val), metrics=["accuracy"])
     monitor = _Monitor(phase, observers, extra)
     model.fit(**fit_inputs(splits.x_train, splits.y_train, config), epochs=phase.epochs,
               validation_data=(splits.x_val, splits.y_val), verbose=0,
@@ -178,7 +178,7 @@ def _fit(model, splits, config, phase: Phase, observers, callbacks=(), extra=Non
 
 def pretrain(model, splits, config, observers=()) -> list[dict[str, float]]:
     """Dense training; returns the per-epoch metrics."""
-    phase = Phase("pretrain", config.pretrain_epochs, config.pretrain_lr, 0)
+    phase = Phase("pretrain", config.dense_epochs, config.pretrain_lr, 0)
     return _fit(model, splits, config, phase, observers)
 
 
@@ -217,7 +217,7 @@ def wrap_for_pruning(dense_model, config, window: schedules.Window):
     if config.sparsity_distribution == "uniform":
         return tfmot.sparsity.keras.prune_low_magnitude(
             copy, pruning_schedule=schedules.build(config, window),
-            pruning_policy=policies.of(config), sparsity_m_by_n=config.m_by_n())
+            pruning_policy=policies.of(config, copy), sparsity_m_by_n=config.m_by_n())
     # One schedule per layer, each with its own share of the model-wide targets (a layer
     # left dense is still wrapped, at 0%, so masks and metrics cover the same layers as
     # uniform). clone_model hands the copy's layers, with their weights, to the wrapper.
@@ -306,6 +306,6 @@ def quantization_aware(pruned, splits, config, observers=(), step_offset: int = 
 
 def evaluate(model, x, y, batch_size: int) -> dict[str, float]:
     if model.compiled_loss is None:  # e.g. a freshly stripped or loaded model
-        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(loss=model_checks.loss_for(model, x), metrics=["accuracy"])
     loss, accuracy = model.evaluate(x, y, batch_size=batch_size, verbose=0)
     return {"loss": float(loss), "accuracy": float(accuracy)}

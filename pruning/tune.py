@@ -17,7 +17,8 @@ from collections import Counter
 import numpy as np
 import optuna
 
-from . import data, experiment, search_space, storages, study_summary, train, workers
+from . import (data, describe, experiment, search_space, storages, study_summary, train,
+               workers)
 from .config import ExperimentConfig, TuneConfig
 from .errors import UserError
 from .registry import Registry
@@ -46,7 +47,8 @@ StudyResult = study_summary.StudyResult
 
 def resolve(base: ExperimentConfig, tune: TuneConfig) -> tuple[TuneConfig, dict]:
     """Fill the study name and the search space the objective implies."""
-    name = tune.study_name or f"{base.model}-{base.dataset}-{tune.objective}"
+    name = tune.study_name or (f"{describe.short_name(base.model)}-"
+                               f"{describe.short_name(base.dataset)}-{tune.objective}")
     dims = search_space.parse(tune.search)
     search_space.check(base, dims)
     if tune.objective == "pareto" and tune.pareto_metric == "sparsity" \
@@ -116,7 +118,7 @@ def make_objective(study, base, tune, dims, parent_run_id, mlt):
     def objective(trial: optuna.Trial):
         values = search_space.suggest(trial, dims)
         config = trial_config(base, values)
-        reporter = TrialReporter(trial, base.pretrain_epochs, tune.trial_pruner != "none")
+        reporter = TrialReporter(trial, base.dense_epochs, tune.trial_pruner != "none")
         outputs = experiment.Outputs(keep_model=keep_model, **TRIAL_OUTPUTS)
         state = "failed"
         try:
@@ -196,6 +198,7 @@ def run_study(base: ExperimentConfig, tune: TuneConfig, experiment_name: str | N
 
     tune, dims = resolve(base, tune)
     splits = data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)  # fail early
+    start = experiment.starting_point(base, splits)
     search_space.check_windows(base, dims, len(splits.x_train))
     mlt.check_store(experiment_name, tracking_uri)
     url = tune.storage or mlt.default_optuna_storage()
@@ -218,7 +221,7 @@ def run_study(base: ExperimentConfig, tune: TuneConfig, experiment_name: str | N
                            {"study_name": tune.study_name, "dataset": base.dataset,
                             "model": base.model, "objective": tune.objective}, own_run)
     with mlt.study_worker(parent):
-        experiment.ensure_pretrained(base, parent)
+        experiment.ensure_pretrained(base, splits, start, parent)
         objective = make_objective(study, base, tune, dims, parent, mlt)
         progress = _progress(time.time(), print_line)
 

@@ -33,7 +33,7 @@ def test_frozen():
     ({"begin_step": 10, "end_step": 10}, "end_step", "greater than begin_step"),
     ({"begin_step": 0, "end_step": 150}, "end_step", "multiple of frequency"),
     ({"retrain_epochs": 0}, "retrain_epochs", ">= 1"),
-    ({"pretrain_epochs": 0}, "pretrain_epochs", ">= 1"),
+    ({"pretrain_epochs": -1}, "pretrain_epochs", ">= 0"),
     ({"dataset": "imagenet"}, "dataset", "choose one of: cifar10, fashion_mnist, mnist"),
     ({"model": "resnet"}, "model", "choose one of: cnn, mlp, mlp_large, mobilenetv2, mobilenetv2_xnnpack"),
     ({"schedule": "cubic"}, "schedule", "constant_sparsity, polynomial_decay"),

@@ -4,6 +4,7 @@
 - `runs`: experiment runs, per-epoch logging, children, reading finished runs.
 - `cache`: the dense-model cache and its claims (pre-training runs).
 - `models`: the shipped model (loads anywhere, see `serving`), its metrics, the registry.
+- `sources`: a model to start from, fetched by its MLflow URI.
 - `studies`: one parent run per Optuna study, shared by its workers.
 - `heartbeat`: runs that beat while their process lives; dead ones found and closed.
 - `outage`: a tracking server that stops answering: retries said, then one line.
@@ -16,6 +17,7 @@ from .models import (CHAMPION, load_pyfunc, log_model, log_model_metrics, model_
 from .runs import (ROLE, RunObserver, child_run, download, experiment_id, experiment_run, fail_run, finished_runs,
                    log_dataset, log_bytes, log_figures, log_history, log_report, log_results,
                    log_text, run_tags, set_tags)
+from .sources import download_keras_model, log_model_input
 from .store import check_store, retry, run_link, where_to_look
 from .heartbeat import fail_stale, stale_runs
 from .outage import ServerUnreachable
@@ -27,4 +29,5 @@ __all__ = ["CHAMPION", "ROLE", "RunObserver", "check_store", "child_run", "defau
            "log_model_metrics", "log_report", "log_results", "log_text", "mark_lost",
            "model_id_of", "model_metrics", "pretrain_run", "register", "retry", "run_link", "run_tags",
            "set_tags", "study_run", "study_worker", "where_to_look", "ServerUnreachable",
-           "fail_stale", "stale_runs", "run_is_stale", "experiment_id"]
+           "fail_stale", "stale_runs", "run_is_stale", "experiment_id", "download_keras_model",
+           "log_model_input"]

@@ -1,0 +1,72 @@
+"""A model to start from, named by an MLflow URI: its tf_keras file fetched from the store.
+
+Two layouts hold one: MLflow's `tensorflow` flavor (`mlflow.tensorflow.log_model` of a
+tf_keras model) and this package's own shipped models (a pyfunc with the Keras file
+as an artifact, see models.log_model). The file is returned, not loaded: TensorFlow
+stays out of the tracking layer.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+from mlflow.entities import LoggedModelInput
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model
+from mlflow.tracking import MlflowClient
+
+from ..errors import ConfigError
+
+KERAS_FILES = ("model.keras", "model.h5", "model")  # the tensorflow flavor's data folder
+
+
+def download_keras_model(uri: str, dst: str) -> tuple[Path, dict]:
+    """(local tf_keras file or SavedModel folder, lineage tags) of the model at `uri`."""
+    what = f"model={uri!r}"
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=dst))
+        flavors = Model.load(str(local)).flavors
+    except (MlflowException, OSError) as e:
+        raise ConfigError("model", f"{what} cannot be fetched from the tracking store "
+                          f"{mlflow.get_tracking_uri()} ({str(e).splitlines()[0][:200]})") \
+            from None
+    if "tensorflow" in flavors:
+        data = local / flavors["tensorflow"].get("data", "data")
+        path = next((data / name for name in KERAS_FILES if (data / name).exists()), None)
+    elif "keras_model" in flavors.get("python_function", {}).get("artifacts", {}):
+        path = local / flavors["python_function"]["artifacts"]["keras_model"]["path"]
+    else:
+        hint = (" (Keras 3: tfmot needs tf_keras)" if "keras" in flavors else "")
+        raise ConfigError("model", f"{what} is a model of flavor(s) {', '.join(flavors)}"
+                          f"{hint}; pruning starts from a tf_keras model logged with "
+                          "mlflow.tensorflow.log_model or by pruning itself")
+    if path is None or not path.exists():
+        raise ConfigError("model", f"{what}: no tf_keras model file inside it")
+    return path, _lineage(uri)
+
+
+def _lineage(uri: str) -> dict:
+    """The logged model (and registered version) a URI points at, where it can tell."""
+    client = MlflowClient()
+    name = uri.removeprefix("models:/")
+    try:
+        if uri.startswith("runs:/"):
+            return {}
+        if name.startswith("m-") and "/" not in name and "@" not in name:
+            return {"source_model_id": name}
+        if "@" in name:
+            version = client.get_model_version_by_alias(*name.split("@", 1))
+        else:
+            version = client.get_model_version(*name.split("/", 1))
+    except (MlflowException, TypeError):
+        return {}
+    model_id = version.model_id or version.source.removeprefix("models:/")
+    out = {"source_model_version": f"{version.name}/{version.version}"}
+    if model_id.startswith("m-"):
+        out["source_model_id"] = model_id
+    return out
+
+
+def log_model_input(run_id: str, model_id: str) -> None:
+    """The starting model as the run's model input: the UI links the two."""
+    MlflowClient().log_inputs(run_id, models=[LoggedModelInput(model_id)])
