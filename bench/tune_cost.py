@@ -33,7 +33,8 @@ def main():
     import optuna
 
     from pruning import experiment, tune
-    from pruning.config import ExperimentConfig, TuneConfig
+    from pruning.config import ExperimentConfig
+    from pruning.search_configs import TuneConfig
 
     base = ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, model=args.model,
                             pretrain_epochs=args.pretrain_epochs, mask_log_every=0)

@@ -13,7 +13,8 @@ import signal
 import sys
 
 from . import console, preflight, recipes
-from .config import ExperimentConfig, SweepConfig, TuneConfig
+from .config import ExperimentConfig
+from .search_configs import SweepConfig, TuneConfig
 from .errors import Unavailable, UserError
 from .progress import Progress, say
 

@@ -10,7 +10,8 @@ parameters are listed as comments, with the config's defaults.
 """
 import dataclasses
 
-from .config import ExperimentConfig, SweepConfig, TuneConfig
+from .config import ExperimentConfig
+from .search_configs import SweepConfig, TuneConfig
 
 ENTRY_POINTS = (("main", "run", (ExperimentConfig,)),
                 ("tune", "tune", (TuneConfig, ExperimentConfig)),

@@ -11,7 +11,8 @@ import numpy as np
 import tf_keras as keras
 
 from . import data, describe, experiment, export, plots, train
-from .config import ExperimentConfig, SweepConfig
+from .config import ExperimentConfig
+from .search_configs import SweepConfig
 from .methods import METHODS, global_threshold
 
 

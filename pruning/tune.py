@@ -19,7 +19,8 @@ import optuna
 
 from . import (data, describe, experiment, search_space, storages, study_summary, train,
                workers)
-from .config import ExperimentConfig, TuneConfig
+from .config import ExperimentConfig
+from .search_configs import TuneConfig
 from .errors import UserError
 from .registry import Registry
 

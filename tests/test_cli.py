@@ -9,7 +9,8 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from pruning import cli
-from pruning.config import ExperimentConfig, SweepConfig, TuneConfig
+from pruning.config import ExperimentConfig
+from pruning.search_configs import SweepConfig, TuneConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "synthetic", "--pretrain-epochs", "1", "--retrain-epochs", "2",

@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 from pruning import cli
-from pruning.config import TuneConfig
+from pruning.search_configs import TuneConfig
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 

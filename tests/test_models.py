@@ -13,7 +13,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pruning import data, experiment, tune
-from pruning.config import ExperimentConfig, TuneConfig
+from pruning.config import ExperimentConfig
+from pruning.search_configs import TuneConfig
 
 from .conftest import use_store
 

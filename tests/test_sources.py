@@ -277,7 +277,7 @@ def test_data_checks_name_model_and_data(trained):
 
 def test_sweep_and_tune_start_from_a_file(store, tmp_path, trained):
     from pruning import sweep, tune
-    from pruning.config import SweepConfig, TuneConfig
+    from pruning.search_configs import SweepConfig, TuneConfig
 
     trained.save(tmp_path / "m.keras")
     base = ExperimentConfig(model=str(tmp_path / "m.keras"), **SMALL)

@@ -5,7 +5,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pruning import data, export, methods, models, sweep, train
-from pruning.config import ExperimentConfig, SweepConfig
+from pruning.config import ExperimentConfig
+from pruning.search_configs import SweepConfig
 from pruning.errors import ConfigError
 
 

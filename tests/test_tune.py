@@ -8,7 +8,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pruning import search_space, tune
-from pruning.config import ExperimentConfig, TuneConfig
+from pruning.config import ExperimentConfig
+from pruning.search_configs import TuneConfig
 from pruning.errors import ConfigError
 
 from .conftest import use_store

@@ -138,3 +138,34 @@ def test_tfds_offline_and_not_cached_names_the_folder(store, tmp_path, capsys):
     errors = [line for line in capsys.readouterr().err.splitlines()
               if line.startswith("pruning: error")]
     assert code == cli.EXIT_BAD_INPUT and len(errors) == 1 and "cache folder" in errors[0]
+
+
+def test_tfds_dataset_from_its_cache_folder(tmp_path):
+    """A real tensorflow-datasets builder, prepared offline into a folder, then read."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    (xt, yt), (xs, ys) = _images(60, shape=(8, 8)), _images(30, shape=(8, 8), seed=1)
+
+    class TinyBands(tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return tfds.core.DatasetInfo(builder=self, supervised_keys=("image", "label"),
+                                         features=tfds.features.FeaturesDict({
+                                             "image": tfds.features.Image(shape=(8, 8, 1)),
+                                             "label": tfds.features.ClassLabel(num_classes=3)}))
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples(xt, yt),
+                    "test": self._generate_examples(xs, ys)}
+
+        def _generate_examples(self, x, y):
+            for i, (image, label) in enumerate(zip(x, y)):
+                yield i, {"image": image[..., None], "label": int(label)}
+
+    TinyBands(data_dir=str(tmp_path)).download_and_prepare()
+    splits = data.load("tfds:tiny_bands", str(tmp_path), 0.1, 0)
+    assert splits.input_shape == (8, 8, 1) and splits.num_classes == 3
+    assert len(splits.x_train) + len(splits.x_val) == 60 and len(splits.x_test) == 30
+    # the same images (tfds shuffles them on writing)
+    assert sorted(np.round(splits.x_test.sum(axis=(1, 2, 3)) * 255).astype(int)) == \
+        sorted(xs.sum(axis=(1, 2)).astype(int))

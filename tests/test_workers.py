@@ -6,7 +6,8 @@ import pytest
 import sqlalchemy.exc
 
 from pruning import cli, search_space, storages, workers
-from pruning.config import DEFAULT_SEARCH, ExperimentConfig
+from pruning.config import ExperimentConfig
+from pruning.search_configs import DEFAULT_SEARCH
 from pruning.errors import ConfigError
 
 TrialState = optuna.trial.TrialState
