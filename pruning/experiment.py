@@ -134,7 +134,8 @@ def run(config: ExperimentConfig, tracking: bool = True, observers=(),
                           outputs)
         if register_model and result.model_id:
             version = mlt.register(result.model_id, register_model, result.metrics,
-                                   describe.summary(result.config, result.metrics))
+                                   describe.summary(result.config, result.metrics),
+                                   tags={"pruned_from": config.model, **start.lineage})
             mlt.set_tags(run_id, {"registered_model": f"{register_model}/{version}"})
         return result
 
@@ -144,7 +145,8 @@ def run_params(config: ExperimentConfig, window: schedules.Window) -> dict:
     the pruning window it resolved to. config.json holds the resolved config."""
     return {**config.to_dict(), "resolved_begin_step": window.begin_step,
             "resolved_end_step": window.end_step,
-            "resolved_frequency": window.frequency, "total_steps": window.total_steps}
+            "resolved_frequency": window.frequency, "total_steps": window.total_steps,
+            "resolved_pretrain_epochs": config.dense_epochs}
 
 
 def ensure_pretrained(config: ExperimentConfig, splits, start, requested_by: str):

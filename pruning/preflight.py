@@ -8,9 +8,9 @@ from .errors import ConfigError
 
 
 def check(config, window: bool = True):
-    """(config with begin/end_step resolved, data splits, window); without `window`, the
-    data only (None for the window: a sweep's one-shot points and a study's trials, whose
-    search may change the window, have none of the base's)."""
+    """(config with begin/end_step and pretrain_epochs resolved, data splits, window);
+    without `window`, the data only (None for the window: a sweep's one-shot points and a
+    study's trials, whose search may change the window, have none of the base's)."""
     splits = data.load(config.dataset, config.data_dir, config.val_fraction, config.seed)
     n_train, n_val = len(splits.x_train), len(splits.x_val)
     if n_val < 1:
@@ -24,5 +24,6 @@ def check(config, window: bool = True):
         return config, splits, None
     window = schedules.resolve_window(config, schedules.steps_per_epoch(n_train,
                                                                         config.batch_size))
-    resolved = config.replace(begin_step=window.begin_step, end_step=window.end_step)
+    resolved = config.replace(begin_step=window.begin_step, end_step=window.end_step,
+                              pretrain_epochs=config.dense_epochs)
     return resolved, splits, window

@@ -2,8 +2,8 @@ import contextlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Short test runs still record CPU and memory.
-os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")
+# Short test runs still record CPU and memory (a tiny pre-training lasts about a second).
+os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.25")
 
 import pytest  # noqa: E402
 

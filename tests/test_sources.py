@@ -99,6 +99,11 @@ def test_registered_model_to_pruned_registered_model(store, trained):
     assert run.data.tags["source_model_id"] == info.model_id
     assert [m.model_id for m in run.inputs.model_inputs] == [info.model_id]
     assert run.data.tags["registered_model"] == "tiny-pruned/1"
+    version = client.get_model_version("tiny-pruned", "1")
+    assert version.tags["pruned_from"] == "models:/tiny@champion"
+    assert version.tags["source_model_version"] == "tiny/1"
+    assert (run.data.params["pretrain_epochs"], run.data.params["resolved_pretrain_epochs"]) \
+        == ("auto", "0")  # as asked, and as resolved (config.json holds the 0)
     assert len(result.history) == 2 and result.metrics["sparsity"] > 0.89
     # ... and the pruned model, logged by pruning, is a starting point too (runs:/ and
     # models:/<id>): pruned again, its zeros stay
@@ -226,14 +231,17 @@ def test_builder_refusals_exit_2_before_any_run(store, tmp_path, monkeypatch, ca
                                        MlflowClient().search_experiments()]) == []
 
 
+class Custom(keras.layers.Layer):
+    """A layer tf_keras cannot rebuild from a file (not registered as serializable)."""
+
+    def build(self, shape):
+        self.w = self.add_weight(name="w", shape=(shape[-1], 10))
+
+    def call(self, x):
+        return x @ self.w
+
+
 def test_file_refusals(tmp_path):
-    class Custom(keras.layers.Layer):
-        def build(self, shape):
-            self.w = self.add_weight(name="w", shape=(shape[-1], 10))
-
-        def call(self, x):
-            return x @ self.w
-
     inputs = keras.Input((20, 10, 1))
     custom = keras.Model(inputs, Custom()(keras.layers.Flatten()(inputs)))
     custom.save(tmp_path / "custom.h5")

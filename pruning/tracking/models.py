@@ -81,9 +81,10 @@ def log_model_metrics(run_id: str, model_id: str | None, metrics: dict[str, floa
 
 
 def register(model_id: str, name: str, metrics: dict[str, float], description: str,
-             alias: str | None = None) -> str:
+             alias: str | None = None, tags: dict | None = None) -> str:
     """A new version of registered model `name` from a logged model, tagged with what it
-    costs; `alias` moves to it. Returns the version."""
+    costs (and `tags`, e.g. the model it was pruned from); `alias` moves to it. Returns
+    the version."""
     # The client calls, not mlflow.register_model: that one prints to stderr itself.
     client = MlflowClient()
     if not client.search_registered_models(f"name = '{name}'"):
@@ -94,7 +95,8 @@ def register(model_id: str, name: str, metrics: dict[str, float], description: s
     version = client.create_model_version(
         name, source=f"models:/{model_id}", model_id=model_id, description=description,
         run_id=client.get_logged_model(model_id).source_run_id,
-        tags={k: f"{metrics[k]:.6g}" for k in REGISTRY_TAGS if k in metrics})
+        tags={**{k: f"{metrics[k]:.6g}" for k in REGISTRY_TAGS if k in metrics},
+              **(tags or {})})
     if alias:
         client.set_registered_model_alias(name, alias, version.version)
     return version.version
