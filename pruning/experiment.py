@@ -201,9 +201,10 @@ def _dense_model(config, splits, start, recorder, observers):
         return start.model, [], _dense_metrics(start.model, splits, config), None
     key = pretrain_key(config, splits.digest, start.digest)
     name = f"pretrain-{describe.short_name(config.model)}-{describe.short_name(config.dataset)}"
-    params = {field: getattr(config, field) for field in config.dense_fields()}
-    params.update(pretrain_epochs=config.dense_epochs, model=config.model,
-                  dataset=config.dataset, model_digest=start.digest)
+    params = {field: getattr(config, field)
+              for field in config.start_fields() + config.dense_fields()}
+    params.update(pretrain_epochs=config.dense_epochs, model_digest=start.digest,
+                  data_digest=splits.digest)
     while True:
         cached = recorder.find_pretrained(key)  # waits while another process trains it
         if cached is not None:
