@@ -119,9 +119,16 @@ def summary(config, metrics) -> str:
         lines.append(f"- int8 TFLite {m['tflite_int8_bytes'] / 1024:.0f} KB, gzipped "
                      f"{m['tflite_int8_bytes_gzip'] / 1024:.0f} KB ({m['size_reduction']:.1f}x "
                      "smaller than the dense file)")
-        lines.append(f"- batch-1 latency: dense {m['dense_latency_us']:.1f} us; pruned "
+        int8_base = "dense_int8_latency_us" if "dense_int8_latency_us" in m \
+            else "dense_latency_us"  # runs logged before the dense int8 was timed
+        lines.append(f"- batch-1 latency: dense {m['dense_latency_us']:.1f} us (int8 "
+                     f"{m.get(int8_base, float('nan')):.1f} us); pruned "
                      f"{m['latency_us']:.1f} us, {_speed(m, 'latency_us')}; int8 "
-                     f"{m['int8_latency_us']:.1f} us, {_speed(m, 'int8_latency_us')}")
+                     f"{m['int8_latency_us']:.1f} us, "
+                     f"{_speed(m, 'int8_latency_us', int8_base)}")
+    if "flops" in m:
+        lines.append(f"- {m['flops'] / 1e6:.3g} M multiply-adds per input (dense "
+                     f"{m['dense_flops'] / 1e6:.3g} M)")
     if "tflite_sparse_bytes" in m:
         lines.append(f"- sparse-storage TFLite {m['tflite_sparse_bytes'] / 1024:.0f} KB (vs "
                      f"{m['tflite_bytes'] / 1024:.0f} KB), accuracy "
@@ -148,9 +155,10 @@ def pretrain_note(config, key: str, metrics: dict[str, float], requested_by: str
             + (f"; first requested by run `{requested_by}`." if requested_by else ".") + "\n")
 
 
-def _speed(metrics, key: str) -> str:
-    """How `key`'s latency compares with the dense float model's, said plainly."""
-    ratio = metrics["dense_latency_us"] / metrics[key]
+def _speed(metrics, key: str, base: str = "dense_latency_us") -> str:
+    """How `key`'s latency compares with the dense model's (`base`: of the same number
+    format, so that quantization is not taken for pruning), said plainly."""
+    ratio = metrics[base] / metrics[key]
     if ratio < 1.1:  # within timing noise, or slower
         return f"no speed-up ({ratio:.2f}x the dense speed)"
     return f"{ratio:.1f}x faster than dense"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from . import export
+from . import export, flops
 
 
 def costs(dense, stripped, qat, splits, config, convert: bool, status=lambda text: None
@@ -14,6 +14,8 @@ def costs(dense, stripped, qat, splits, config, convert: bool, status=lambda tex
     trials skip the conversions)."""
     with tempfile.TemporaryDirectory() as tmp:
         metrics = _sizes(dense, stripped, Path(tmp))
+    metrics.update(dense_flops=float(flops.model_flops(dense)),
+                   flops=float(flops.model_flops(stripped)))
     if not convert:
         return metrics, None
     tflite_metrics, tflite_int8 = _tflite(dense, stripped, splits, config, status)
@@ -35,11 +37,12 @@ def _tflite(dense, stripped, splits, config, status) -> tuple[dict[str, float], 
     """TFLite sizes, int8 accuracy and batch-1 latency: what the pruning buys when shipped.
     Returns them and the int8 file."""
     calibration = splits.x_train[: config.calibration_samples]
-    status("converting to TFLite: dense, pruned float, pruned int8")
+    status("converting to TFLite: dense and pruned, float and int8")
+    per_channel = config.int8_granularity == "per_channel"
     dense_tflite = export.to_tflite(dense)
+    dense_int8 = export.to_tflite_int8(dense, calibration, per_channel=per_channel)
     tflite = export.to_tflite(stripped)
-    tflite_int8 = export.to_tflite_int8(stripped, calibration,
-                                        per_channel=config.int8_granularity == "per_channel")
+    tflite_int8 = export.to_tflite_int8(stripped, calibration, per_channel=per_channel)
     status(f"int8 accuracy on {len(splits.x_test)} test samples; batch-1 latency, "
            f"{config.latency_runs} runs per model")
     sample = splits.x_test[0]
@@ -51,7 +54,7 @@ def _tflite(dense, stripped, splits, config, status) -> tuple[dict[str, float], 
         "tflite_int8_test_accuracy": export.tflite_accuracy(tflite_int8, splits.x_test,
                                                             splits.y_test),
         "dense_latency_us": latency(dense_tflite), "latency_us": latency(tflite),
-        "int8_latency_us": latency(tflite_int8),
+        "dense_int8_latency_us": latency(dense_int8), "int8_latency_us": latency(tflite_int8),
     }
     return {k: float(v) for k, v in metrics.items()}, tflite_int8
 

@@ -97,6 +97,20 @@ def _env(store_uri):
     return env
 
 
+def mlflow_run(store_uri, cwd, *params: str):
+    """`mlflow run` of this project with `-P` params; returns the experiment run."""
+    done = subprocess.run(["mlflow", "run", str(ROOT), "--env-manager", "local",
+                           *[x for p in params for x in ("-P", p)]],
+                          env=_env(store_uri), cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient()
+    (run,) = [r for r in client.search_runs([e.experiment_id for e in
+                                             client.search_experiments()])
+              if r.data.tags.get("pruning.role") == "experiment"]
+    return run
+
+
 def test_cli_process_run_then_reproduce_from_config(store, tmp_path):
     done = subprocess.run([sys.executable, "-m", "pruning", "run", *TINY,
                            "--experiment-name", "cli"], env=_env(store), cwd=tmp_path,

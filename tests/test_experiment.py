@@ -107,6 +107,16 @@ def test_dataset_logged_with_digest(tracked):
     assert all(len(i.dataset.digest) > 0 for i in inputs)
 
 
+def test_costs_beside_the_dense_model(tracked):
+    _, first, _, client = tracked
+    m = client.get_run(first.run_id).data.metrics
+    assert m["dense_int8_latency_us"] > 0 and m["int8_latency_us"] > 0
+    # unstructured zeros are still executed: as many multiply-adds as the dense model
+    assert m["flops"] == m["dense_flops"] == 200 * 300 + 300 * 100 + 100 * 10
+    note = client.get_run(first.run_id).data.tags["mlflow.note.content"]
+    assert "M multiply-adds per input" in note and "(int8 " in note
+
+
 def test_dense_model_cached_in_the_store(tracked):
     _, first, second, client = tracked
     a, b = client.get_run(first.run_id).data.tags, client.get_run(second.run_id).data.tags

@@ -1,15 +1,11 @@
 """Recipes and config files: what a command starts from, through the CLI and `mlflow run`."""
-import os
-import subprocess
-from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from pruning import cli, recipes
 from pruning.config import ExperimentConfig
+from tests.test_cli import mlflow_run
 
-ROOT = Path(__file__).resolve().parents[1]
 RECIPE = """dataset = "synthetic"
 pretrain_epochs = 1
 retrain_epochs = 2
@@ -54,25 +50,10 @@ def test_a_config_file_replaces_the_recipe(tmp_path):
     assert config.recipe == str(path) and config.pretrain_epochs == 1
 
 
-def _env(uri):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
-        env.pop(var, None)
-    return env
-
-
 def test_mlflow_run_honours_the_config_file_and_only_the_given_parameters(store, tmp_path):
     path = tmp_path / "r.toml"
     path.write_text(RECIPE)
-    done = subprocess.run(["mlflow", "run", str(ROOT), "--env-manager", "local",
-                           "-P", f"config={path}", "-P", "final_sparsity=0.7"],
-                          env=_env(store), cwd=tmp_path, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    client = MlflowClient()
-    (run,) = [r for r in client.search_runs([e.experiment_id for e in
-                                             client.search_experiments()])
-              if r.data.tags.get("pruning.role") == "experiment"]
+    run = mlflow_run(store, tmp_path, f"config={path}", "final_sparsity=0.7")
     params = run.data.params
     # from the file, from -P, and the defaults for the rest
     assert params["initial_sparsity"] == "0.3" and params["final_sparsity"] == "0.7"

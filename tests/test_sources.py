@@ -307,26 +307,16 @@ def test_sweep_and_tune_start_from_a_file(store, tmp_path, trained):
 
 def test_mlflow_run_prunes_a_model_file_on_an_npz(store, tmp_path, trained):
     """The MLproject interface: -P model=FILE -P dataset=FILE, nothing else."""
-    import subprocess
-
-    from tests.test_cli import ROOT, _env
+    from tests.test_cli import mlflow_run
 
     splits = _splits()
     np.savez(tmp_path / "d.npz", x_train=np.round(splits.x_train[..., 0] * 255).astype(np.uint8),
              y_train=splits.y_train, x_test=np.round(splits.x_test[..., 0] * 255)
              .astype(np.uint8), y_test=splits.y_test)
     trained.save(tmp_path / "m.h5")
-    done = subprocess.run(["mlflow", "run", str(ROOT), "--env-manager", "local",
-                           "-P", f"model={tmp_path / 'm.h5'}", "-P",
-                           f"dataset={tmp_path / 'd.npz'}", "-P", "retrain_epochs=2",
-                           "-P", "frequency=1", "-P", "latency_runs=5"],
-                          env=_env(store), cwd=tmp_path, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    client = MlflowClient()
-    (run,) = [r for r in client.search_runs([e.experiment_id for e in
-                                             client.search_experiments()])
-              if r.data.tags.get("pruning.role") == "experiment"]
+    run = mlflow_run(store, tmp_path, f"model={tmp_path / 'm.h5'}",
+                     f"dataset={tmp_path / 'd.npz'}", "retrain_epochs=2", "frequency=1",
+                     "latency_runs=5")
     assert run.info.status == "FINISHED" and run.data.tags["model_source"] == "file"
     assert run.data.params["resolved_pretrain_epochs"] == "0"
     assert run.data.metrics["sparsity"] == pytest.approx(0.9, abs=0.01)
