@@ -53,6 +53,12 @@ def kind_of(spec: str) -> str:
                       + "; or ".join(k.form for n, k in SOURCES.items() if k.form))
 
 
+def check_exists(spec: str) -> None:
+    """A file or folder named as the model exists (cheap: before TensorFlow loads)."""
+    if kind_of(spec) == "file" and not Path(spec).expanduser().exists():
+        raise ConfigError("model", f"model={spec!r}: no such file or folder")
+
+
 def arrives_trained(spec: str) -> bool:
     return SOURCES.get(kind_of(spec)).trained
 
@@ -132,8 +138,7 @@ def _looks_like_file(spec: str) -> bool:
 def _file(spec, input_shape, num_classes, config):
     from . import model_checks
 
+    check_exists(spec)
     path = Path(spec).expanduser()
-    if not path.exists():
-        raise ConfigError("model", f"model={spec!r}: no such file or folder")
     return model_checks.load_keras_file(path, f"model={spec!r}"), \
         {"model_file": str(path.absolute())}

@@ -3,7 +3,7 @@ labels, split sizes) and the pruning window. Bad input fails here, in about a se
 before any run exists."""
 from __future__ import annotations
 
-from . import data, schedules
+from . import data, model_sources, schedules
 from .errors import ConfigError
 
 
@@ -11,6 +11,7 @@ def check(config, window: bool = True):
     """(config with begin/end_step and pretrain_epochs resolved, data splits, window);
     without `window`, the data only (None for the window: a sweep's one-shot points and a
     study's trials, whose search may change the window, have none of the base's)."""
+    model_sources.check_exists(config.model)
     splits = data.load(config.dataset, config.data_dir, config.val_fraction, config.seed)
     n_train, n_val = len(splits.x_train), len(splits.x_val)
     if n_val < 1:

@@ -30,6 +30,8 @@ def _all_runs():
     (["--retrain-epochs", "0"], "retrain_epochs=0 must be >= 1"),
     (["--dataset", "imagenet"], "unknown dataset 'imagenet'; choose one of:"),
     (["--model", "resnet"], "unknown model 'resnet'; choose one of: cnn, mlp, mlp_large"),
+    (["--model", "/nonexistent/m.keras"], "model='/nonexistent/m.keras': no such file"),
+    (["--dataset", "/nonexistent/d.npz"], "dataset='/nonexistent/d.npz': no such file"),
     (["--dataset", "mnist", "--data-dir", "/nonexistent"], "--data-dir"),
     (["--frequency", "1000"], "frequency=1000 leaves no mask update"),
     (["--end-step", "100000", "--begin-step", "0", "--frequency", "1"], "past the last"),
