@@ -125,7 +125,7 @@ def summary(config, metrics) -> str:
                      f"{m.get(int8_base, float('nan')):.1f} us); pruned "
                      f"{m['latency_us']:.1f} us, {_speed(m, 'latency_us')}; int8 "
                      f"{m['int8_latency_us']:.1f} us, "
-                     f"{_speed(m, 'int8_latency_us', int8_base)}")
+                     f"{_speed(m, 'int8_latency_us', int8_base, 'dense int8')}")
     if "flops" in m:
         lines.append(f"- {m['flops'] / 1e6:.3g} M multiply-adds per input (dense "
                      f"{m['dense_flops'] / 1e6:.3g} M)")
@@ -155,12 +155,12 @@ def pretrain_note(config, key: str, metrics: dict[str, float], requested_by: str
             + (f"; first requested by run `{requested_by}`." if requested_by else ".") + "\n")
 
 
-def _speed(metrics, key: str, base: str = "dense_latency_us") -> str:
-    """How `key`'s latency compares with the dense model's (`base`: of the same number
-    format, so that quantization is not taken for pruning), said plainly."""
+def _speed(metrics, key: str, base: str = "dense_latency_us", label: str = "dense") -> str:
+    """How `key`'s latency compares with the dense model's (`base`, named `label`: of the
+    same number format, so that quantization is not taken for pruning), said plainly."""
     ratio = metrics[base] / metrics[key]
     if ratio < 1.1:  # within timing noise, or slower
-        return f"no speed-up ({ratio:.2f}x the dense speed)"
-    return f"{ratio:.1f}x faster than dense"
+        return f"no speed-up ({ratio:.2f}x the {label} speed)"
+    return f"{ratio:.1f}x faster than {label}"
 
 

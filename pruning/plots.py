@@ -28,7 +28,8 @@ def training_curves(history: list[dict[str, float]], prune_start_epoch: int, tit
             values = [h.get(prefix + metric) for h in history]
             ax.plot(epochs, values, style, marker=".", label=prefix + metric)
         ax.axvline(prune_start_epoch - 0.5, color="grey", linestyle=":", label="pruning starts")
-        _axes(ax, "epoch (dense training, then pruning)", metric)
+        _axes(ax, "epoch (dense training, then pruning)" if prune_start_epoch
+              else "epoch (pruning a trained model)", metric)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

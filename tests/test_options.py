@@ -95,6 +95,9 @@ def test_speed_is_said_plainly():
         "no speed-up (1.02x")
     assert describe._speed({"dense_latency_us": 10.0, "x": 4.0}, "x") == \
         "2.5x faster than dense"
+    assert describe._speed({"dense_int8_latency_us": 3.4, "x": 3.4}, "x",
+                           "dense_int8_latency_us", "dense int8") == \
+        "no speed-up (1.00x the dense int8 speed)"
 
 
 def test_cli_run_with_qat_reports_each_phase(store, capsys):

@@ -49,16 +49,16 @@ def _lineage(uri: str) -> dict:
     """The logged model (and registered version) a URI points at, where it can tell."""
     client = MlflowClient()
     name = uri.removeprefix("models:/")
+    if uri.startswith("runs:/"):
+        return {}
+    if "@" not in name and "/" not in name:  # models:/<model id>
+        return {"source_model_id": name} if name.startswith("m-") else {}
     try:
-        if uri.startswith("runs:/"):
-            return {}
-        if name.startswith("m-") and "/" not in name and "@" not in name:
-            return {"source_model_id": name}
         if "@" in name:
             version = client.get_model_version_by_alias(*name.split("@", 1))
         else:
             version = client.get_model_version(*name.split("/", 1))
-    except (MlflowException, TypeError):
+    except MlflowException:
         return {}
     model_id = version.model_id or version.source.removeprefix("models:/")
     out = {"source_model_version": f"{version.name}/{version.version}"}
@@ -68,5 +68,6 @@ def _lineage(uri: str) -> dict:
 
 
 def log_model_input(run_id: str, model_id: str) -> None:
-    """The starting model as the run's model input: the UI links the two."""
+    """The starting model as the run's model input (`run.inputs.model_inputs`; MLflow
+    3.17's run page does not show it, the `source_model_*` tags say it there)."""
     MlflowClient().log_inputs(run_id, models=[LoggedModelInput(model_id)])
