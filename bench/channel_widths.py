@@ -1,53 +1,53 @@
-"""How much removing whole channels could buy: the Fashion-MNIST `cnn` rebuilt narrower
-(untrained: latency does not depend on the weights), its multiply-adds and batch-1 int8
-LiteRT latency. A sizing check for structured (channel) pruning, not a test.
+"""How much removing whole channels buys: a model pruned by channels at once (untrained:
+latency does not depend on the weights) and rebuilt smaller by the same code `run`
+ships with, its multiply-adds and batch-1 int8 LiteRT latency against the dense int8
+model's. A sizing check for granularity=channel, not a test.
 
     python bench/channel_widths.py --data-dir ../data
+    python bench/channel_widths.py --config experiments/cifar10_mobilenetv2.toml \
+        --data-dir ../data --set pruning_policy=all sparsity_distribution=uniform
 """
 import argparse
 
 import numpy as np
 
 import pruning  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from pruning import data, export, flops, models
+from pruning import data, export, flops, models, rebuild, structured
 from pruning.config import ExperimentConfig
-
-
-def narrow_cnn(width: float, splits):
-    """models.small_cnn with every conv and the hidden Dense at `width` of its channels."""
-    keras = models.keras
-    inputs = keras.Input(splits.input_shape)
-    x = inputs
-    for filters in (32, 64):
-        for _ in range(2):
-            x = keras.layers.Conv2D(max(1, round(filters * width)), 3, padding="same",
-                                    use_bias=False)(x)
-            x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
-        x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Dense(max(1, round(256 * width)), activation="relu")(
-        keras.layers.Flatten()(x))
-    return keras.Model(inputs, keras.layers.Dense(splits.num_classes, activation="softmax")(x))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", help="a recipe (experiments/*.toml); default: the "
+                                         "Fashion-MNIST cnn")
     parser.add_argument("--data-dir", default="../data")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
+    parser.add_argument("--shares", default="0,0.25,0.4,0.5,0.6,0.75")
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args()
-    splits = data.load("fashion_mnist", args.data_dir, 0.1, 0)
-    full = models.build("cnn", splits.input_shape, splits.num_classes, ExperimentConfig())
-    print(f"models.cnn itself: {flops.model_flops(full) / 1e6:.2f} M multiply-adds")
-    print("| share of channels kept | M multiply-adds | int8 latency (us) | vs full width |")
-    print("| --- | --- | --- | --- |")
-    base = None
-    for width in (1.0, 0.75, 0.5, 0.35, 0.25):
-        model = narrow_cnn(width, splits)
-        tflite = export.to_tflite_int8(model, splits.x_train[:200], per_channel=True)
+    base = ExperimentConfig.load(args.config) if args.config else \
+        ExperimentConfig(dataset="fashion_mnist", model="cnn")
+    config = ExperimentConfig.from_dict({**base.to_dict(), "granularity": "channel",
+                                         **dict(s.split("=", 1) for s in args.set)})
+    splits = data.load(config.dataset, args.data_dir, 0.1, 0)
+    dense = models.build(config.model, splits.input_shape, splits.num_classes, config)
+    print(f"{config.model} on {config.dataset}, pruning_policy={config.pruning_policy}, "
+          f"sparsity_distribution={config.sparsity_distribution}: "
+          f"{flops.model_flops(dense) / 1e6:.2f} M multiply-adds dense")
+    print("| share of channels removed | params | M multiply-adds | int8 latency (us) | "
+          "vs dense int8 |")
+    print("| --- | --- | --- | --- | --- |")
+    reference = None
+    for share in (float(s) for s in args.shares.split(",")):
+        masked, masks = structured.one_shot(dense, config, share, ("Conv2D", "Dense"))
+        small = rebuild.rebuild(masked, masks.keep)
+        tflite = export.to_tflite_int8(small, splits.x_train[:200], per_channel=True)
         latency = float(np.median([export.latency_us(tflite, splits.x_test[0], args.runs)
                                    for _ in range(3)]))
-        base = base or latency
-        print(f"| {width:.0%} | {flops.model_flops(model) / 1e6:.2f} | {latency:.0f} | "
-              f"{base / latency:.1f}x |")
+        reference = reference or latency
+        print(f"| {masks.metrics()['channel_sparsity']:.0%} | {small.count_params()} | "
+              f"{flops.model_flops(small) / 1e6:.2f} | {latency:.0f} | "
+              f"{reference / latency:.1f}x |", flush=True)
 
 
 if __name__ == "__main__":

@@ -162,10 +162,15 @@ def _run(args) -> int:
                             observers=[Progress(config)], experiment_name=args.experiment_name,
                             tracking_uri=args.tracking_uri, register_model=args.register_model)
     m = result.metrics
+    removed = (f"{m['channel_sparsity']:.1%} of {config.granularity}s removed"
+               if "channel_sparsity" in m else f"sparsity {m['sparsity']:.3f}")
     print(f"test accuracy {m['test_accuracy']:.4f} (dense {m['dense_test_accuracy']:.4f}, "
-          f"int8 TFLite {m['tflite_int8_test_accuracy']:.4f}) at sparsity {m['sparsity']:.3f}; "
+          f"int8 TFLite {m['tflite_int8_test_accuracy']:.4f}) at {removed}; "
           f"{m['dense_model_bytes'] / 1024:.0f} KB dense -> "
-          f"{m['tflite_int8_bytes_gzip'] / 1024:.0f} KB gzipped int8 ({m['size_reduction']:.1f}x)")
+          f"{m['tflite_int8_bytes_gzip'] / 1024:.0f} KB gzipped int8 ({m['size_reduction']:.1f}x); "
+          f"int8 latency {m['int8_latency_us']:.0f} us (dense int8 "
+          f"{m['dense_int8_latency_us']:.0f} us: "
+          f"{m['dense_int8_latency_us'] / m['int8_latency_us']:.1f}x)")
     if result.run_id:
         from . import tracking
 

@@ -13,9 +13,11 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from .channel_masks import SCORES
 from .errors import ConfigError
 from .fields import DENSE, START, Conversions, check_fields, read_file, with_role
 from .fields import declare as _f
+from .granularities import GRANULARITIES
 INT_MAX = 2**31 - 1  # TensorFlow counts steps, batches and epochs in int32
 SEED_MAX = 2**32 - 1  # numpy's and Keras' seeds are 32-bit
 
@@ -65,6 +67,19 @@ class ExperimentConfig(Conversions):
     weight_decay: float = _f(0.0, "AdamW decoupled weight decay of both phases (0: plain Adam)",
                              role=DENSE)
     batch_size: int = _f(128, "minibatch size of both phases", role=DENSE)
+    granularity: str = _f("weight", "what pruning removes: weight (single weights, tfmot; "
+                                    "zeros in dense kernels), unit (whole units of Dense "
+                                    "layers) or channel (whole output channels of Conv2D "
+                                    "and units of Dense, with everything tied to them); "
+                                    "unit and channel ship the model rebuilt smaller, and "
+                                    "initial/final_sparsity are then shares of channels")
+    channel_score: str = _f("bn", "how unit/channel pruning ranks channels: bn (|scale| of "
+                                  "the BatchNorm right after the layer, else the filter's "
+                                  "L2 norm), l2 or l1 (the filter's norm)")
+    channel_multiple: int = _f(8, "unit/channel pruning keeps a multiple of this many "
+                                  "channels in each group, to the nearest (int8 kernels run "
+                                  "channels in blocks: 38 ran slower than 32 here); 1: the "
+                                  "exact share")
     schedule: str = _f("polynomial_decay", "tfmot pruning schedule (registry in "
                                            "pruning.schedules)")
     initial_sparsity: float = _f(0.5, "sparsity when pruning begins (polynomial_decay)")
@@ -128,6 +143,8 @@ class ExperimentConfig(Conversions):
         data_sources.kind_of(self.dataset)  # the spelling only: files are read by preflight
         model_sources.kind_of(self.model)
         schedules.SCHEDULES.get(self.schedule)
+        GRANULARITIES.get(self.granularity)
+        SCORES.get(self.channel_score)
         check_fields(self)
         for name in ("initial_sparsity", "final_sparsity"):
             if not 0.0 <= getattr(self, name) < 1.0:
@@ -135,7 +152,7 @@ class ExperimentConfig(Conversions):
         if self.final_sparsity < self.initial_sparsity:
             raise ConfigError("final_sparsity", f"final_sparsity={self.final_sparsity} is below "
                               f"initial_sparsity={self.initial_sparsity}; it must be >= it")
-        for name in ("retrain_epochs", "batch_size", "frequency",
+        for name in ("retrain_epochs", "batch_size", "frequency", "channel_multiple",
                      "calibration_samples", "latency_runs"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 1")
@@ -167,6 +184,15 @@ class ExperimentConfig(Conversions):
             raise ConfigError("sparsity_distribution", f"sparsity_distribution="
                               f"{self.sparsity_distribution!r} needs unstructured pruning "
                               "with pruning_policy all or pointwise; use uniform")
+        if self.granularity != "weight":
+            for name, wrong, why in (
+                    ("sparsity_m_by_n", bool(self.sparsity_m_by_n), "M-by-N gates weights"),
+                    ("pruning_policy", self.pruning_policy == "xnnpack",
+                     "xnnpack is tfmot's weight policy; use all or pointwise"),
+                    ("prune_output", self.prune_output, "an output unit is a class")):
+                if wrong:
+                    raise ConfigError(name, f"{name}={getattr(self, name)!r} needs "
+                                      f"granularity=weight, not {self.granularity!r} ({why})")
         if self.mask_updates is not None and self.mask_updates < 1:
             raise ConfigError("mask_updates", f"mask_updates={self.mask_updates} must be >= 1 "
                               "or auto")

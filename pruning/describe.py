@@ -41,7 +41,7 @@ def run_name(config) -> str:
     if config.schedule == "constant_sparsity":
         return f"{_what(config)}-const{config.final_sparsity:.0%}"
     shared = "" if config.sparsity_distribution == "uniform" else f"-{config.sparsity_distribution}"
-    return (f"{_what(config)}-"
+    return (f"{_what(config)}-{_structure(config)}"
             f"{config.initial_sparsity:.0%}to{config.final_sparsity:.0%}{shared}")
 
 
@@ -49,7 +49,13 @@ def model_name(config) -> str:
     """What the shipped model is, as the models tab lists it: e.g. mlp-mnist-90."""
     if config.m_by_n():
         return f"{_what(config)}-{config.sparsity_m_by_n.replace(',', 'by')}"
-    return f"{_what(config)}-{round(config.final_sparsity * 100):g}"
+    return f"{_what(config)}-{_structure(config)}{round(config.final_sparsity * 100):g}"
+
+
+def _structure(config) -> str:
+    """'channel' or 'unit' (and a dash) in the names of structured runs and models: 50% of
+    channels is not 50% of weights."""
+    return "" if config.granularity == "weight" else f"{config.granularity}-"
 
 
 def figures(config, history, window, final_metrics, snapshots=(), pixel_layer=None
@@ -72,12 +78,17 @@ def figures(config, history, window, final_metrics, snapshots=(), pixel_layer=No
     title = run_name(config)
     per_layer = {k.split("/", 1)[1]: v for k, v in final_metrics.items()
                  if k.startswith("sparsity/")}
+    # Structured runs follow the schedule in channels (their zeros are more: the weights
+    # that read a removed channel go too).
+    share = "channel_sparsity" if config.granularity != "weight" else "sparsity"
     out = {
         "plots/training_curves.png": plots.training_curves(history, config.dense_epochs,
                                                            title),
         "plots/sparsity_schedule.png": plots.sparsity_over_steps(
-            curve, schedule, steps, target, actual_steps, [h["sparsity"] for h in retrain],
-            window, initial, final, title),
+            curve, schedule, steps, target, actual_steps, [h[share] for h in retrain],
+            window, initial, final, title,
+            what=f"share of {config.granularity}s removed" if share != "sparsity" else
+            "sparsity of the pruned weights"),
     }
     if snapshots:
         last = snapshots[-1][1]
@@ -101,6 +112,8 @@ def summary(config, metrics) -> str:
     initial, final = config.sparsity_targets()
     how = (f"{config.sparsity_m_by_n.replace(',', ':')} structured" if config.m_by_n()
            else f"{config.schedule} {initial:.0%} -> {final:.0%}")
+    if config.granularity != "weight":
+        how = f"whole {config.granularity}s removed, {how} of them"
     lines = [f"**{run_name(config)}**: {config.model} on {config.dataset}, {how} over "
              f"retraining steps {config.begin_step}-{config.end_step} (policy "
              f"{config.pruning_policy}, {config.sparsity_distribution} across layers; recipe "
@@ -110,9 +123,16 @@ def summary(config, metrics) -> str:
                      f"{m.get('dense_test_accuracy', float('nan')):.4f}"
                      + (f", int8 TFLite {m['tflite_int8_test_accuracy']:.4f})"
                         if "tflite_int8_test_accuracy" in m else ")"))
-    lines.append(f"- validation accuracy {m['final_val_accuracy']:.4f}; sparsity "
-                 f"{m['sparsity']:.4f} of prunable weights; {m['nonzero_params']:.0f} of "
-                 f"{m['total_params']:.0f} params non-zero")
+    if "channel_sparsity" in m:
+        lines.append(f"- validation accuracy {m['final_val_accuracy']:.4f}; "
+                     f"{m['channel_sparsity']:.1%} of the {config.granularity}s it could "
+                     f"prune removed (channel_groups.md), rebuilt smaller: "
+                     f"{m['total_params']:.0f} params"
+                     + (f" (dense {m['dense_params']:.0f})" if "dense_params" in m else ""))
+    else:
+        lines.append(f"- validation accuracy {m['final_val_accuracy']:.4f}; sparsity "
+                     f"{m['sparsity']:.4f} of prunable weights; {m['nonzero_params']:.0f} of "
+                     f"{m['total_params']:.0f} params non-zero")
     lines.append(f"- dense file {m['dense_model_bytes'] / 1024:.0f} KB; pruned file gzipped "
                  f"{m['model_bytes_gzip'] / 1024:.0f} KB")
     if "tflite_int8_bytes_gzip" in m:

@@ -1,4 +1,5 @@
-"""One pruning experiment: data -> dense model (cached) -> gradual pruning -> strip -> export.
+"""One pruning experiment: data -> dense model (cached) -> gradual pruning at the configured
+granularity -> the model that ships (stripped, or rebuilt smaller) -> export.
 
 `run` is the Python API the CLI and MLproject are thin layers over. With
 tracking on it fills one MLflow run; with tracking off it does the same work
@@ -12,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import (__version__, describe, export, measure, model_checks, model_sources,
+from . import (__version__, describe, measure, model_checks, model_sources,
                models, preflight, schedules, train)
 from .config import ExperimentConfig
-from .errors import ConfigError
+from .granularities import GRANULARITIES
 from .recorders import Offline, PretrainOnly, Tracked
 
 
@@ -24,6 +25,7 @@ class Outputs:
     """What a run produces beyond training; tuning trials skip the costly parts."""
     test_set: bool = True  # evaluate on the test set (tuning: only the best trial)
     export: bool = True  # TFLite conversions, int8 accuracy, latencies
+    latency: bool = False  # without export: the int8 model's latency alone (a trial's)
     keep_model: object = True  # bool, or a function of the final metrics -> bool
 
 
@@ -38,7 +40,7 @@ class Result:
     window: schedules.Window
     run_id: str | None = None
     pretrain_run_id: str | None = None
-    pruned_model: object = field(default=None, repr=False)  # stripped tf_keras.Model
+    pruned_model: object = field(default=None, repr=False)  # the shipped tf_keras.Model
     model_id: str | None = None  # the logged model, when one was kept
 
 
@@ -67,39 +69,11 @@ def starting_point(config, splits, window=None) -> model_sources.Start:
     options are not the built-in defaults, against tfmot's wrapping."""
     start = model_sources.starting_model(config, splits.input_shape, splits.num_classes)
     model_checks.check_data(start.model, splits, config.model)
+    granularity = GRANULARITIES.get(config.granularity)
     if start.kind != "builtin" or config.pruning_policy != "all" or config.m_by_n() \
-            or config.qat_epochs:
-        _check_prunable(start.model, config, window)
+            or config.qat_epochs or granularity.structured:
+        granularity.check(start.model, config, window)
     return start
-
-
-def _check_prunable(model, config, window) -> None:
-    """tfmot refuses a model that a policy, M-by-N or quantization cannot handle only when
-    it wraps it, after pre-training: wrap the starting model now to fail first."""
-    window = window or schedules.Window(0, 1, 1, 1)
-    try:
-        wrapped = train.wrap_for_pruning(model, config, window)
-    except (ValueError, NotImplementedError) as e:
-        name = ("sparsity_m_by_n" if "m_by_n" in str(e) else
-                "pruning_policy" if config.pruning_policy != "all" else "model")
-        hint = {"pruning_policy": "use model=mobilenetv2_xnnpack or pruning_policy=all",
-                "sparsity_m_by_n": "use a model whose kernels it fits, or empty",
-                "model": "tfmot wraps built-in Dense and Conv2D layers, and layers that "
-                         "implement tfmot's PrunableLayer; replace or adapt that layer"}[name]
-        what = ("cannot be pruned by tfmot" if name == "model" else
-                f"cannot prune model={config.model}")
-        raise ConfigError(name, f"{name}={getattr(config, name)!r} {what} ({hint}): "
-                          f"{str(e).splitlines()[0][:300]}") from None
-    if not train.pruned_wrappers(wrapped):
-        raise ConfigError("model", f"model={config.model!r} has no layer pruning_policy="
-                          f"{config.pruning_policy} prunes (Dense or Conv2D, the output "
-                          "layer only with prune_output)")
-    if config.qat_epochs:
-        try:
-            train.quantize_model(model)
-        except (ValueError, RuntimeError) as e:
-            raise ConfigError("qat_epochs", f"qat_epochs={config.qat_epochs}: tfmot cannot "
-                              f"quantize model={config.model} (use 0): {e}") from None
 
 
 def run(config: ExperimentConfig, tracking: bool = True, observers=(),
@@ -121,7 +95,7 @@ def run(config: ExperimentConfig, tracking: bool = True, observers=(),
     if parent_run_id is None:
         mlt.check_store(experiment_name, tracking_uri)
     tags = {"dataset": config.dataset, "model": config.model, "schedule": config.schedule,
-            "recipe": config.recipe, "model_source": start.kind,
+            "recipe": config.recipe, "granularity": config.granularity, "model_source": start.kind,
             "model_digest": start.digest, **start.lineage, **(tags or {})}
     params = {**run_params(config, window), **(extra_params or {})}
     with mlt.experiment_run(params, name or describe.run_name(config), tags,
@@ -167,29 +141,31 @@ def _execute(config, splits, window, start, recorder, observers, outputs: Output
     recorder.start(config, splits)
     dense, dense_history, dense_metrics, pretrain_run_id = _dense_model(
         config, splits, start, recorder, observers)
-    pruned, retrain_history = train.retrain(dense, splits, config, window,
-                                            [*recorder.observers, *observers],
-                                            step_offset=len(dense_history))
-    stripped = export.strip(pruned)
+    pruned = GRANULARITIES.get(config.granularity).prune(
+        dense, splits, config, window, [*recorder.observers, *observers],
+        step_offset=len(dense_history))
+    shipped, retrain_history = pruned.shipped, pruned.history
     _status(observers, "evaluating the pruned model")
-    metrics = {**dense_metrics, **_final_metrics(stripped, splits, config, outputs.test_set)}
+    metrics = {**dense_metrics, **pruned.metrics,
+               **_final_metrics(shipped, splits, config, outputs.test_set)}
     qat = None
     if config.qat_epochs and outputs.export:  # QAT only feeds the int8 export
         qat, _ = train.quantization_aware(
-            stripped, splits, config, [*recorder.observers, *observers],
+            shipped, splits, config, [*recorder.observers, *observers],
             step_offset=len(dense_history) + len(retrain_history))
         metrics["qat_sparsity"] = train.sparsity_metrics(
             train.prunable_kernels(qat, config))["sparsity"]
-    costs, tflite_int8 = measure.costs(dense, stripped, qat, splits, config, outputs.export,
+    costs, tflite_int8 = measure.costs(dense, shipped, qat, splits, config, outputs.export,
+                                       outputs.latency,
                                        lambda text: _status(observers, text))
     metrics.update(costs)
     history = dense_history + retrain_history
     keep = outputs.keep_model(metrics) if callable(outputs.keep_model) else outputs.keep_model
     _status(observers, "logging the model, metrics and plots" if recorder.run_id else "done")
-    model_id = recorder.finish(config, metrics, history, window, stripped if keep else None,
-                               splits, tflite_int8, models.image_dense_layer(stripped),
-                               describe.summary(config, metrics))
-    return Result(config, metrics, history, window, recorder.run_id, pretrain_run_id, stripped,
+    model_id = recorder.finish(config, metrics, history, window, shipped if keep else None,
+                               splits, tflite_int8, models.image_dense_layer(shipped),
+                               describe.summary(config, metrics), pruned.texts)
+    return Result(config, metrics, history, window, recorder.run_id, pretrain_run_id, shipped,
                   model_id)
 
 
@@ -231,15 +207,13 @@ def _dense_metrics(model, splits, config) -> dict[str, float]:
     return {"dense_test_accuracy": test["accuracy"], "dense_test_loss": test["loss"]}
 
 
-def _final_metrics(stripped, splits, config, test_set: bool) -> dict[str, float]:
-    val = train.evaluate(stripped, splits.x_val, splits.y_val, config.batch_size)
-    kernels = train.prunable_kernels(stripped, config)
-    weights = stripped.get_weights()
+def _final_metrics(shipped, splits, config, test_set: bool) -> dict[str, float]:
+    val = train.evaluate(shipped, splits.x_val, splits.y_val, config.batch_size)
+    weights = shipped.get_weights()
     metrics = {"final_val_accuracy": val["accuracy"], "final_val_loss": val["loss"],
-               **train.sparsity_metrics(kernels),
                "nonzero_params": float(sum(np.count_nonzero(w) for w in weights)),
                "total_params": float(sum(w.size for w in weights))}
     if test_set:
-        test = train.evaluate(stripped, splits.x_test, splits.y_test, config.batch_size)
+        test = train.evaluate(shipped, splits.x_test, splits.y_test, config.batch_size)
         metrics.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
     return metrics

@@ -114,37 +114,3 @@ def latency_us(tflite: bytes, sample: np.ndarray, runs: int) -> float:
         interpreter.invoke()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e6
-
-
-def shrink_mlp(model, unit_masks: dict[str, np.ndarray]):
-    """A smaller dense MLP without the pruned units: each removed unit's column goes from
-    its layer and the matching row from the next. Same outputs, fewer multiplications.
-
-    Works on Flatten + Dense chains (the mlp models); anything else raises ValueError.
-    """
-    import tf_keras as keras
-
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if not layers or not isinstance(layers[0], keras.layers.Flatten) or \
-            not all(isinstance(layer, keras.layers.Dense) for layer in layers[1:]):
-        raise ValueError(f"shrinking needs a Flatten + Dense model; {model.name} is not one")
-    x = inputs = keras.Input(model.input_shape[1:])
-    x = keras.layers.Flatten()(x)
-    weights, keep_rows, constant = [], None, None
-    for layer in layers[1:]:
-        kernel, bias = layer.get_weights()
-        if keep_rows is not None:
-            # A removed unit whose weights are all zero still outputs activation(bias):
-            # fold that constant into this layer's bias so the outputs do not change.
-            bias = bias + constant @ kernel[~keep_rows]
-            kernel = kernel[keep_rows]
-        keep = unit_masks[layer.name].any(axis=0) if layer.name in unit_masks \
-            else np.ones(kernel.shape[1], bool)
-        constant = (np.asarray(layer.activation(tf.constant(bias[~keep][None])))[0]
-                    if (~keep).any() else np.zeros(0, bias.dtype))
-        weights += [kernel[:, keep], bias[keep]]
-        x = keras.layers.Dense(int(keep.sum()), activation=layer.activation, name=layer.name)(x)
-        keep_rows = keep
-    small = keras.Model(inputs, x, name=f"{model.name}_shrunk")
-    small.set_weights(weights)
-    return small

@@ -8,15 +8,21 @@ from pathlib import Path
 from . import export, flops
 
 
-def costs(dense, stripped, qat, splits, config, convert: bool, status=lambda text: None
-          ) -> tuple[dict[str, float], bytes | None]:
+def costs(dense, stripped, qat, splits, config, convert: bool, latency: bool = False,
+          status=lambda text: None) -> tuple[dict[str, float], bytes | None]:
     """(metrics, int8 TFLite file or None). Without `convert` only the HDF5 sizes (tuning
-    trials skip the conversions)."""
+    trials skip the conversions), and with `latency` the int8 model's latency."""
     with tempfile.TemporaryDirectory() as tmp:
         metrics = _sizes(dense, stripped, Path(tmp))
     metrics.update(dense_flops=float(flops.model_flops(dense)),
-                   flops=float(flops.model_flops(stripped)))
+                   flops=float(flops.model_flops(stripped)),
+                   dense_params=float(dense.count_params()))
     if not convert:
+        if latency:
+            status("timing the int8 model")
+            metrics["int8_latency_us"] = export.latency_us(_int8(stripped, splits, config),
+                                                           splits.x_test[0],
+                                                           config.latency_runs)
         return metrics, None
     tflite_metrics, tflite_int8 = _tflite(dense, stripped, splits, config, status)
     metrics.update(tflite_metrics)
@@ -36,13 +42,9 @@ def _sizes(dense, stripped, folder: Path) -> dict[str, float]:
 def _tflite(dense, stripped, splits, config, status) -> tuple[dict[str, float], bytes]:
     """TFLite sizes, int8 accuracy and batch-1 latency: what the pruning buys when shipped.
     Returns them and the int8 file."""
-    calibration = splits.x_train[: config.calibration_samples]
     status("converting to TFLite: dense and pruned, float and int8")
-    per_channel = config.int8_granularity == "per_channel"
-    dense_tflite = export.to_tflite(dense)
-    dense_int8 = export.to_tflite_int8(dense, calibration, per_channel=per_channel)
-    tflite = export.to_tflite(stripped)
-    tflite_int8 = export.to_tflite_int8(stripped, calibration, per_channel=per_channel)
+    dense_tflite, dense_int8 = export.to_tflite(dense), _int8(dense, splits, config)
+    tflite, tflite_int8 = export.to_tflite(stripped), _int8(stripped, splits, config)
     status(f"int8 accuracy on {len(splits.x_test)} test samples; batch-1 latency, "
            f"{config.latency_runs} runs per model")
     sample = splits.x_test[0]
@@ -57,6 +59,11 @@ def _tflite(dense, stripped, splits, config, status) -> tuple[dict[str, float], 
         "dense_int8_latency_us": latency(dense_int8), "int8_latency_us": latency(tflite_int8),
     }
     return {k: float(v) for k, v in metrics.items()}, tflite_int8
+
+
+def _int8(model, splits, config) -> bytes:
+    return export.to_tflite_int8(model, splits.x_train[: config.calibration_samples],
+                                 per_channel=config.int8_granularity == "per_channel")
 
 
 def _tflite_options(stripped, qat, splits, config) -> dict[str, float]:

@@ -1,17 +1,20 @@
 """*How* weights are chosen for one-shot pruning: pure numpy scoring, no TensorFlow.
 
-Each method maps {layer: kernel} and a sparsity to {layer: mask} (True = kept).
+The unstructured methods map {layer: kernel} and a sparsity to {layer: mask} (True =
+kept); `unit` and `channel` are the structured granularities (whole units or channels,
+the model rebuilt smaller); `gradual` is tfmot's retraining, run as an experiment.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .granularities import GRANULARITIES
 from .registry import Registry
 
 METHODS = Registry("method")
 
 
-def _keep_largest(scores: np.ndarray, keep: int) -> np.ndarray:
+def keep_largest(scores: np.ndarray, keep: int) -> np.ndarray:
     """Mask keeping exactly `keep` entries with the largest scores (ties by position)."""
     flat = scores.ravel()
     mask = np.zeros(flat.size, bool)
@@ -28,7 +31,7 @@ def n_kept(size: int, sparsity: float) -> int:
 @METHODS.register("weight")
 def weight_masks(kernels: dict[str, np.ndarray], sparsity: float) -> dict[str, np.ndarray]:
     """Layer-wise magnitude pruning: the smallest |w| of each kernel go."""
-    return {name: _keep_largest(np.abs(k), n_kept(k.size, sparsity))
+    return {name: keep_largest(np.abs(k), n_kept(k.size, sparsity))
             for name, k in kernels.items()}
 
 
@@ -37,7 +40,7 @@ def global_masks(kernels: dict[str, np.ndarray], sparsity: float) -> dict[str, n
     """Flat magnitude pruning: one threshold across all layers, so big layers lose more."""
     names = list(kernels)
     scores = np.concatenate([np.abs(kernels[n]).ravel() for n in names])
-    kept = _keep_largest(scores, n_kept(scores.size, sparsity))
+    kept = keep_largest(scores, n_kept(scores.size, sparsity))
     out, start = {}, 0
     for n in names:
         size = kernels[n].size
@@ -46,17 +49,10 @@ def global_masks(kernels: dict[str, np.ndarray], sparsity: float) -> dict[str, n
     return out
 
 
-@METHODS.register("unit")
-def unit_masks(kernels: dict[str, np.ndarray], sparsity: float) -> dict[str, np.ndarray]:
-    """Neuron pruning: whole output units (last axis) ranked by L2 norm, per layer."""
-    out = {}
-    for name, k in kernels.items():
-        columns = k.reshape(-1, k.shape[-1])
-        norms = np.linalg.norm(columns, axis=0)
-        units = _keep_largest(norms, n_kept(k.shape[-1], sparsity))
-        out[name] = np.broadcast_to(units, k.shape).copy()
-    return out
-
+# Whole units (Dense) or channels (Conv2D and Dense) at once: the structured
+# granularities' own code, which also rebuilds the smaller model (pruning.structured).
+METHODS.register("unit")(GRANULARITIES.get("unit"))
+METHODS.register("channel")(GRANULARITIES.get("channel"))
 
 # tfmot's gradual pruning with retraining is a whole experiment, not a mask function:
 # the sweep runs it through pruning.experiment. Registered so that its name is valid.

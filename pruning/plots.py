@@ -36,7 +36,8 @@ def training_curves(history: list[dict[str, float]], prune_start_epoch: int, tit
 
 
 def sparsity_over_steps(schedule_steps, schedule, target_steps, target, actual_steps, actual,
-                        window, initial: float, final: float, title: str):
+                        window, initial: float, final: float, title: str,
+                        what: str = "sparsity of the pruned weights"):
     """The schedule (its curve from initial_sparsity at begin_step to final_sparsity at
     end_step), the sparsity the masks hold after each step (tfmot updates them every
     `frequency` steps), and the zeros measured at every epoch end."""
@@ -52,7 +53,7 @@ def sparsity_over_steps(schedule_steps, schedule, target_steps, target, actual_s
                     xytext=(6, -22 if name == "final_sparsity" else 6),
                     textcoords="offset points")
     ax.set_ylim(0, 1)
-    _axes(ax, "retraining step", "sparsity of the pruned weights", title, {"loc": "lower right"})
+    _axes(ax, "retraining step", what, title, {"loc": "lower right"})
     fig.tight_layout()
     return fig
 

@@ -72,7 +72,7 @@ class Tracked:
         return self.mlt.pretrain_run(key, params, name, requested_by=self.run_id)
 
     def finish(self, config, metrics, history, window, model, splits, tflite_int8=None,
-               pixel_layer=None, note: str = "") -> str | None:
+               pixel_layer=None, note: str = "", texts: dict | None = None) -> str | None:
         """Final metrics (on the run, and on its model when one is kept), note, plots;
         returns the model id."""
         model_id = None
@@ -88,6 +88,8 @@ class Tracked:
         self.mlt.log_model_metrics(self.run_id, model_id, metrics, len(history) - 1,
                                    self.evaluation)
         self.mlt.log_results(self.run_id, {}, {"mlflow.note.content": note})
+        for path, text in (texts or {}).items():
+            self.mlt.log_text(self.run_id, text, path)
         figs = describe.figures(config, history, window, metrics, self.masks.snapshots,
                                 pixel_layer)
         self.mlt.log_figures(self.run_id, figs)

@@ -33,8 +33,11 @@ class TuneConfig(Conversions):
                                     "sparsity; pareto: accuracy against pareto_metric",
                         ("accuracy", "pareto"))
     pareto_metric: str = _f("sparsity", "second objective of objective=pareto: final sparsity "
-                                        "(searched) or gzipped model size",
-                            ("sparsity", "size"))
+                                        "(searched), gzipped model size, or batch-1 int8 "
+                                        "LiteRT latency (each trial converts and times its "
+                                        "model; search granularity=cat:weight|channel to "
+                                        "see what removing channels buys)",
+                            ("sparsity", "size", "latency"))
     trial_pruner: str = _f("median", "Optuna pruner that stops unpromising trials early "
                                      "(stops trials, not weights); none with objective=pareto",
                            ("median", "hyperband", "none"))
@@ -72,12 +75,13 @@ class SweepConfig(Conversions):
     sparsities: str = _f("0,0.25,0.5,0.6,0.7,0.8,0.9,0.95,0.97,0.99",
                          "comma-separated target sparsities (fractions in [0, 1))")
     methods: str = _f("weight,unit,global", "comma-separated methods: weight (layer-wise "
-                                           "magnitude), unit (neurons by L2 norm), global "
-                                           "(one magnitude threshold), gradual (tfmot "
-                                           "retraining; slow)")
+                                           "magnitude), unit (whole Dense units by norm), "
+                                           "channel (whole conv channels and Dense units), "
+                                           "global (one magnitude threshold), gradual "
+                                           "(retraining at the base granularity; slow)")
     finetune_epochs: int = _f(0, "epochs of training after each one-shot pruning, at the "
-                                 "base retrain_lr with the masks fixed (a unit-pruned MLP "
-                                 "trains as its shrunk dense self); 0: none")
+                                 "base retrain_lr with the masks fixed (unit and channel "
+                                 "train the rebuilt smaller network); 0: none")
 
     def __post_init__(self):
         from .methods import METHODS

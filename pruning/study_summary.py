@@ -13,7 +13,8 @@ from .config import ExperimentConfig
 
 # objective -> pareto_metric -> (metric of the run, direction); accuracy always comes first
 SECOND_OBJECTIVE = {"sparsity": ("sparsity", "maximize"),
-                    "size": ("model_bytes_gzip", "minimize")}
+                    "size": ("model_bytes_gzip", "minimize"),
+                    "latency": ("int8_latency_us", "minimize")}
 
 
 @dataclass(frozen=True)

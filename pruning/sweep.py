@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import tf_keras as keras
 
-from . import data, describe, experiment, export, plots, train
+from . import (data, describe, experiment, export, mask_holding, plots, rebuild, structured,
+               train)
 from .config import ExperimentConfig
 from .search_configs import SweepConfig
 from .methods import METHODS, global_threshold
@@ -24,60 +25,61 @@ class Point:
     run_id: str
 
 
-def masked_copy(dense, masks: dict[str, np.ndarray], drop_units: bool):
-    """A copy of `dense` with masked kernels; `drop_units` also zeroes removed units' biases
-    (a removed neuron outputs nothing, not activation(bias))."""
+def masked_copy(dense, masks: dict[str, np.ndarray]):
+    """A copy of `dense` with its kernels multiplied by `masks` ({layer: kept})."""
     model = keras.models.clone_model(dense)
     model.set_weights(dense.get_weights())
     for name, mask in masks.items():
         layer = model.get_layer(name)
-        kernel, bias, *rest = layer.get_weights()
-        if drop_units:
-            bias = bias * mask.reshape(-1, mask.shape[-1]).any(axis=0)
-        layer.set_weights([kernel * mask, bias, *rest])
+        kernel, *rest = layer.get_weights()
+        layer.set_weights([kernel * mask, *rest])
     return model
 
 
 def one_shot(dense, kernels, method: str, sparsity: float, splits, config, dense_latency,
              finetune_epochs: int):
-    """Prune `dense` at once; with `finetune_epochs`, then train the survivors (masks fixed;
-    a unit-pruned MLP is shrunk first and trained as the smaller dense network it is).
-    Returns (metrics, the model that would ship)."""
-    masks = METHODS.get(method)(kernels, sparsity)
-    units = method == "unit"
-    model = masked_copy(dense, masks, drop_units=units)
+    """Prune `dense` at once; with `finetune_epochs`, then train the survivors (masks
+    fixed). Returns (metrics, the model that would ship)."""
+    how = METHODS.get(method)
+    if getattr(how, "structured", False):
+        return _structured(dense, how, sparsity, splits, config, dense_latency,
+                           finetune_epochs)
+    masks = how(kernels, sparsity)
+    model = masked_copy(dense, masks)
     metrics = train.sparsity_metrics(train.prunable_kernels(model, config))
     if method == "global" and sparsity > 0:
         metrics["threshold"] = global_threshold(kernels, masks)
-    small = _shrink(model, masks) if units else None
     if finetune_epochs:
         metrics.update(_test_metrics(model, splits, config, "oneshot_"))
-        if small is not None:
-            train.finetune(small, splits, config, finetune_epochs)
-        else:
-            train.finetune(model, splits, config, finetune_epochs, masks, units)
-    metrics.update(_test_metrics(model if small is None else small, splits, config))
-    if small is not None:
-        tflite = export.to_tflite(small)
-        latency = export.latency_us(tflite, splits.x_test[0], config.latency_runs)
-        metrics.update(shrunk_params=float(small.count_params()),
-                       shrunk_tflite_bytes=float(len(tflite)), shrunk_latency_us=latency,
-                       speedup=dense_latency / latency)
-    return metrics, model if small is None else small
+        mask_holding.finetune(model, splits, config, finetune_epochs,
+                              mask_holding.kernel_masks(model, masks))
+    metrics.update(_test_metrics(model, splits, config))
+    return metrics, model
+
+
+def _structured(dense, granularity, sparsity, splits, config, dense_latency,
+                finetune_epochs):
+    """Whole units or channels removed at once and cut out by the code `run` ships with;
+    the smaller network is what trains and what is timed."""
+    model, masks = structured.one_shot(dense, config, sparsity, granularity.kinds)
+    metrics = {**train.sparsity_metrics(train.prunable_kernels(model, config)),
+               **masks.metrics()}
+    small = rebuild.rebuild(model, masks.keep)
+    if finetune_epochs:
+        metrics.update(_test_metrics(small, splits, config, "oneshot_"))
+        mask_holding.finetune(small, splits, config, finetune_epochs)
+    metrics.update(_test_metrics(small, splits, config))
+    tflite = export.to_tflite(small)
+    latency = export.latency_us(tflite, splits.x_test[0], config.latency_runs)
+    metrics.update(shrunk_params=float(small.count_params()),
+                   shrunk_tflite_bytes=float(len(tflite)), shrunk_latency_us=latency,
+                   speedup=dense_latency / latency)
+    return metrics, small
 
 
 def _test_metrics(model, splits, config, prefix: str = "") -> dict[str, float]:
     test = train.evaluate(model, splits.x_test, splits.y_test, config.batch_size)
     return {f"{prefix}test_accuracy": test["accuracy"], f"{prefix}test_loss": test["loss"]}
-
-
-def _shrink(model, masks):
-    """Unit pruning's real saving: the physically smaller dense network (MLPs); None for
-    other models, where the masked model is all there is."""
-    try:
-        return export.shrink_mlp(model, masks)
-    except ValueError:
-        return None
 
 
 def point_name(method: str, sparsity: float, finetune_epochs: int) -> str:
@@ -94,7 +96,8 @@ def gradual(config: ExperimentConfig, sparsity: float, parent: str, tags: dict) 
                             outputs=experiment.Outputs(export=False, keep_model=False),
                             name=point_name("gradual", sparsity, 0))
     keys = ("test_accuracy", "test_loss", "sparsity")
-    metrics = {k: v for k, v in result.metrics.items() if k in keys or k.startswith("sparsity/")}
+    metrics = {k: v for k, v in result.metrics.items()
+               if k in keys or k.startswith(("sparsity/", "channel_sparsity"))}
     return metrics, result.run_id, result.pruned_model
 
 

@@ -160,7 +160,7 @@ class _Monitor(keras.callbacks.Callback):
             observer.epoch_end(self.phase.step_offset + epoch, metrics)
 
 
-def _fit(model, splits, config, phase: Phase, observers, callbacks=(), extra=None):
+def fit(model, splits, config, phase: Phase, observers, callbacks=(), extra=None):
     keras.utils.set_random_seed(config.seed)
     steps = steps_per_epoch(len(splits.x_train), config.batch_size)
     model.compile(optimizer=_optimizer(phase, config, steps),
@@ -179,31 +179,7 @@ def _fit(model, splits, config, phase: Phase, observers, callbacks=(), extra=Non
 def pretrain(model, splits, config, observers=()) -> list[dict[str, float]]:
     """Dense training; returns the per-epoch metrics."""
     phase = Phase("pretrain", config.dense_epochs, config.pretrain_lr, 0)
-    return _fit(model, splits, config, phase, observers)
-
-
-class _HoldMasks(keras.callbacks.Callback):
-    """Re-applies fixed masks after every batch: pruned weights stay zero while the rest
-    train. With `units`, a removed unit's bias stays zero too (it outputs nothing)."""
-
-    def __init__(self, masks: dict[str, np.ndarray], units: bool):
-        super().__init__()
-        self.masks, self.units = masks, units
-
-    def on_train_batch_end(self, batch, logs=None):
-        for name, mask in self.masks.items():
-            layer = self.model.get_layer(name)
-            layer.kernel.assign(layer.kernel * mask)
-            if self.units and layer.use_bias:
-                layer.bias.assign(layer.bias * mask.reshape(-1, mask.shape[-1]).any(axis=0))
-
-
-def finetune(model, splits, config, epochs: int, masks=None, units: bool = False):
-    """Plain training of an already pruned (or shrunk) model at config.retrain_lr, with
-    `masks` ({layer: kept}) held fixed; returns the per-epoch metrics."""
-    phase = Phase("finetune", epochs, config.retrain_lr, 0)
-    callbacks = [_HoldMasks(masks, units)] if masks else []
-    return _fit(model, splits, config, phase, (), callbacks)
+    return fit(model, splits, config, phase, observers)
 
 
 def wrap_for_pruning(dense_model, config, window: schedules.Window):
@@ -270,7 +246,7 @@ def retrain(dense_model, splits, config, window: schedules.Window, observers=(),
         return metrics
 
     phase = Phase("retrain", config.retrain_epochs, config.retrain_lr, step_offset)
-    history = _fit(model, splits, config, phase, observers,
+    history = fit(model, splits, config, phase, observers,
                    callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], extra=extra)
     return model, history
 
@@ -300,7 +276,7 @@ def quantization_aware(pruned, splits, config, observers=(), step_offset: int = 
     observers as qat_* metrics."""
     model = quantize_model(pruned)
     phase = Phase("qat", config.qat_epochs, config.qat_lr, step_offset)
-    history = _fit(model, splits, config, phase, [_Prefixed("qat_", observers)])
+    history = fit(model, splits, config, phase, [_Prefixed("qat_", observers)])
     return model, history
 
 

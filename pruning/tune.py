@@ -52,9 +52,9 @@ def resolve(base: ExperimentConfig, tune: TuneConfig) -> tuple[TuneConfig, dict]
                                f"{describe.short_name(base.dataset)}-{tune.objective}")
     dims = search_space.parse(tune.search)
     search_space.check(base, dims)
-    if tune.objective == "pareto" and tune.pareto_metric == "sparsity" \
+    if tune.objective == "pareto" and tune.pareto_metric in ("sparsity", "latency") \
             and "final_sparsity" not in dims:
-        # Accuracy against sparsity only makes a front if sparsity varies.
+        # Accuracy against sparsity (or the speed it buys) only makes a front if it varies.
         dims.update(search_space.parse(f"final_sparsity={search_space.PARETO_SPARSITY}"))
     return tune.__class__(**{**tune.to_dict(), "study_name": name,
                              "search": search_space.format_space(dims)}), dims
@@ -120,7 +120,8 @@ def make_objective(study, base, tune, dims, parent_run_id, mlt):
         values = search_space.suggest(trial, dims)
         config = trial_config(base, values)
         reporter = TrialReporter(trial, base.dense_epochs, tune.trial_pruner != "none")
-        outputs = experiment.Outputs(keep_model=keep_model, **TRIAL_OUTPUTS)
+        outputs = experiment.Outputs(keep_model=keep_model, latency=metric2 == "int8_latency_us"
+                                     and pareto, **TRIAL_OUTPUTS)
         state = "failed"
         try:
             result = experiment.run(config, observers=[reporter], outputs=outputs,

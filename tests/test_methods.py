@@ -14,21 +14,11 @@ def test_weight_pruning_exact_count():
 def test_each_method_reaches_the_sparsity_per_layer(sparsity):
     rng = np.random.default_rng(0)
     kernels = {"fc1": rng.normal(size=(50, 40)), "fc2": rng.normal(size=(40, 20))}
-    for name in ("weight", "unit"):
-        masks = methods.METHODS.get(name)(kernels, sparsity)
-        for layer, k in kernels.items():
-            expected = round(k.shape[-1] * (1 - sparsity)) if name == "unit" \
-                else round(k.size * (1 - sparsity))
-            kept = masks[layer].any(axis=0).sum() if name == "unit" else masks[layer].sum()
-            assert kept == expected, (name, layer)
+    masks = methods.METHODS.get("weight")(kernels, sparsity)
+    for layer, k in kernels.items():
+        assert masks[layer].sum() == round(k.size * (1 - sparsity)), layer
     masks = methods.global_masks(kernels, sparsity)
     assert sum(m.sum() for m in masks.values()) == round(2800 * (1 - sparsity))
-
-
-def test_unit_pruning_removes_whole_columns_by_l2_norm():
-    k = np.array([[1.0, 0.1, 3.0, 0.2], [1.0, 0.1, -3.0, 0.3]])
-    mask = methods.unit_masks({"fc": k}, 0.5)["fc"]
-    np.testing.assert_array_equal(mask, [[True, False, True, False]] * 2)
 
 
 def test_global_uses_one_threshold_across_layers():
@@ -45,5 +35,5 @@ def test_global_uses_one_threshold_across_layers():
 
 
 def test_unknown_method_lists_the_valid_ones():
-    with pytest.raises(Exception, match="choose one of: global, gradual, unit, weight"):
+    with pytest.raises(Exception, match="choose one of: channel, global, gradual, unit, weight"):
         methods.METHODS.get("random")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pruning import data, export, methods, models, sweep, train
+from pruning import data, export, mask_holding, models, structured, sweep, train
 from pruning.config import ExperimentConfig
 from pruning.search_configs import SweepConfig
 from pruning.errors import ConfigError
@@ -19,22 +19,17 @@ def dense():
     return model, splits
 
 
-def test_unit_shrinking_preserves_outputs(dense):
+def test_unit_method_is_the_structured_code_rebuilt_smaller(dense):
     model, splits = dense
+    config = ExperimentConfig(dataset="synthetic", batch_size=64, latency_runs=5)
     kernels = train.prunable_kernels(model, ExperimentConfig())
-    masks = methods.unit_masks(kernels, 0.6)
-    pruned = sweep.masked_copy(model, masks, drop_units=False)  # keep biases: folded on shrink
-    small = export.shrink_mlp(pruned, masks)
+    metrics, small = sweep.one_shot(model, kernels, "unit", 0.6, splits, config, 1.0, 0)
     assert small.get_layer("fc1").units == 120 and small.get_layer("fc2").units == 40
-    assert small.count_params() < model.count_params() / 2
+    assert metrics["channel_sparsity"] == pytest.approx(1 - 160 / 400)
+    assert metrics["shrunk_params"] == small.count_params() < model.count_params() / 2
+    masked, masks = structured.one_shot(model, config, 0.6, ("Dense",))
     np.testing.assert_allclose(small.predict(splits.x_test, verbose=0),
-                               pruned.predict(splits.x_test, verbose=0), rtol=1e-4, atol=1e-5)
-
-
-def test_shrinking_refuses_non_mlps():
-    config = ExperimentConfig(model="cnn")
-    with pytest.raises(ValueError, match="Flatten \\+ Dense"):
-        export.shrink_mlp(models.build("cnn", (20, 10, 1), 10, config), {})
+                               masked.predict(splits.x_test, verbose=0), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("method", ["weight", "global"])
@@ -48,17 +43,17 @@ def test_finetuning_keeps_the_masks(dense, method):
     assert {"oneshot_test_accuracy", "test_accuracy"} <= metrics.keys()
 
 
-def test_hold_masks_zeroes_removed_units_after_training(dense):
+def test_held_masks_keep_removed_units_zero_while_the_rest_trains(dense):
     model, splits = dense
     config = ExperimentConfig(dataset="synthetic", batch_size=64)
-    masks = methods.unit_masks(train.prunable_kernels(model, ExperimentConfig()), 0.5)
-    pruned = sweep.masked_copy(model, masks, drop_units=True)
-    before = pruned.get_layer("fc1").get_weights()[0].copy()
-    train.finetune(pruned, splits, config, 1, masks, units=True)
-    kernel, bias = pruned.get_layer("fc1").get_weights()
-    removed = ~masks["fc1"].any(axis=0)
-    assert removed.sum() == 150
+    masked, masks = structured.one_shot(model, config, 0.5, ("Dense",))
+    before = masked.get_layer("fc1").get_weights()[0].copy()
+    mask_holding.finetune(masked, splits, config, 1, masks.held)
+    kernel, bias = masked.get_layer("fc1").get_weights()
+    removed = ~masks.keep["fc1"]
+    assert removed.sum() == 148  # 300 units at 50% keep 150: 152, to a multiple of 8
     assert not kernel[:, removed].any() and not bias[removed].any()
+    assert not masked.get_layer("fc2").get_weights()[0][removed].any()  # its input rows
     assert not np.allclose(kernel[:, ~removed], before[:, ~removed])  # the rest trained
 
 
@@ -94,7 +89,9 @@ def test_sweep_creates_a_child_run_per_point_and_plots(store):
     assert len(children) == 12
     for run in children:
         requested = float(run.data.tags["requested_sparsity"])
-        assert run.data.metrics["sparsity"] == pytest.approx(requested, abs=1e-3)
+        # unit pruning's share is of units (the weights reading them go too)
+        share = "channel_sparsity" if run.data.tags["method"] == "unit" else "sparsity"
+        assert run.data.metrics[share] == pytest.approx(requested, abs=1e-3)
         assert {"test_accuracy", "test_loss"} <= run.data.metrics.keys()
         assert run.data.params["method"] == run.data.tags["method"]
         assert float(run.data.params["requested_sparsity"]) == requested
@@ -131,3 +128,14 @@ def test_best_point_is_the_sparsest_within_a_point_of_dense():
 def test_bad_sweep_config(changes, fragment):
     with pytest.raises(ConfigError, match=re.escape(fragment)):
         SweepConfig(**changes)
+
+
+def test_channel_method_on_a_convnet_times_the_rebuilt_model():
+    config = ExperimentConfig(dataset="synthetic", model="cnn", batch_size=64, latency_runs=5)
+    splits = data.load("synthetic", "", 0.1, 0)
+    model = models.build("cnn", splits.input_shape, splits.num_classes, config)
+    kernels = train.prunable_kernels(model, config)
+    metrics, small = sweep.one_shot(model, kernels, "channel", 0.5, splits, config, 1.0, 1)
+    assert small.get_layer("conv2_1").filters == 32 and small.get_layer("fc1").units == 128
+    assert metrics["channel_sparsity"] == pytest.approx(0.5)
+    assert metrics["shrunk_latency_us"] > 0 and "oneshot_test_accuracy" in metrics

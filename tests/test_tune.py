@@ -27,6 +27,10 @@ def _runs(role=None):
     return [r for r in runs if role is None or r.data.tags.get("pruning.role") == role]
 
 
+def _download(run_id, path):
+    return MlflowClient().download_artifacts(run_id, path)
+
+
 def _artifacts(run_id, path=""):
     client, out = MlflowClient(), []
     for item in client.list_artifacts(run_id, path):
@@ -139,6 +143,30 @@ def test_pareto_study_logs_front(store, tmp_path):
     assert result.best_values and all(len(v) == 2 for v in result.best_values)
     files = set(_artifacts(parent.info.run_id))
     assert {"pareto_front.md", "plots/pareto_front.png"} <= files
+
+
+def test_pareto_latency_searches_weight_against_channel_pruning(store, tmp_path):
+    base = ExperimentConfig(**{**BASE, "model": "cnn", "retrain_epochs": 1},
+                            latency_runs=5, calibration_samples=16)
+    storage = f"sqlite:///{tmp_path / 'l.db'}"
+    study = optuna.create_study(study_name="lat", storage=storage,
+                                directions=["maximize", "minimize"])
+    for granularity in ("weight", "channel"):  # both kinds, whatever the sampler draws
+        study.enqueue_trial({"granularity": granularity, "final_sparsity": 0.75})
+    config = TuneConfig(n_trials=2, study_name="lat", storage=storage, objective="pareto",
+                        pareto_metric="latency", trial_pruner="none",
+                        search="granularity=cat:weight|channel")
+    tune.run_study(base, config)
+    parent = _runs("study")[0]
+    assert "final_sparsity=float:0.5:0.98" in parent.data.params["search"]
+    trials = {t.params["granularity"]: t for t in
+              optuna.load_study(study_name="lat", storage=storage).trials}
+    runs = {r.data.params["granularity"]: r.data.metrics for r in _runs("experiment")}
+    for granularity, trial in trials.items():
+        assert trial.values[1] == runs[granularity]["int8_latency_us"] > 0
+    # removing 75% of the channels leaves far fewer multiply-adds than zeros do
+    assert runs["channel"]["flops"] < 0.2 * runs["weight"]["flops"]
+    assert "int8_latency_us" in open(_download(parent.info.run_id, "pareto_front.md")).read()
 
 
 def test_diverging_trial_is_failed_and_the_study_goes_on(store, tmp_path):

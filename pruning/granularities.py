@@ -1,0 +1,87 @@
+"""*What* pruning removes, by name: single weights (tfmot), whole units of Dense layers, or
+whole channels of convs and units of Dense layers.
+
+Each granularity says how it checks a model before any run, how it prunes while
+retraining, and how the result becomes the model that ships: stripped of tfmot's
+wrappers (`weight`), or rebuilt smaller (`unit`, `channel`). Importing this module
+imports no TensorFlow (the config validates names against it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+from .registry import Registry
+
+GRANULARITIES = Registry("granularity")
+
+
+@dataclass
+class Pruned:
+    shipped: object  # the model evaluated, measured, logged and registered
+    metrics: dict[str, float]  # what was removed: sparsity, per layer, per group
+    history: list[dict[str, float]]
+    texts: dict[str, str] = field(default_factory=dict)  # artifacts: name -> Markdown
+
+
+class Weights:
+    """tfmot's gradual magnitude pruning of single weights; zeros stay in dense kernels."""
+    structured = False
+
+    def check(self, model, config, window) -> None:
+        from . import prunability
+
+        prunability.check_tfmot(model, config, window)
+
+    def prune(self, dense, splits, config, window, observers, step_offset) -> Pruned:
+        from . import export, train
+
+        pruned, history = train.retrain(dense, splits, config, window, observers, step_offset)
+        stripped = export.strip(pruned)
+        return Pruned(stripped, train.sparsity_metrics(train.prunable_kernels(stripped, config)),
+                      history)
+
+
+@dataclass(frozen=True)
+class Channels:
+    """Whole output channels of `kinds` layers (with everything tied to them) removed on
+    the pruning schedule, then cut out: a smaller dense model."""
+    kinds: tuple[str, ...]
+    structured = True
+
+    def plan(self, model, config):
+        from . import channel_plan
+
+        return channel_plan.make_plan(model, config, self.kinds)
+
+    def check(self, model, config, window) -> None:
+        import numpy as np
+
+        from . import rebuild
+
+        plan = self.plan(model, config)
+        if not plan.groups:
+            why = "; ".join(f"{names}: {reason}" for names, reason in plan.left) or "none"
+            raise ConfigError("granularity", f"granularity={config.granularity}: model="
+                              f"{config.model!r} has no {'/'.join(self.kinds)} channels it "
+                              f"can remove (use granularity=weight); groups: {why}")
+        # Cutting one channel from every group must rebuild: a layer that cannot lose
+        # channels fails here, before any training.
+        keep = {name: np.arange(g.channels) > 0 for g in plan.groups
+                for name in g.producers}
+        rebuild.rebuild(model, keep)
+
+    def prune(self, dense, splits, config, window, observers, step_offset) -> Pruned:
+        from . import rebuild, structured, train
+
+        model, masks, history = structured.retrain(dense, splits, config, window, self.kinds,
+                                                   observers, step_offset)
+        metrics = {**train.sparsity_metrics(train.prunable_kernels(model, config)),
+                   **masks.metrics()}
+        return Pruned(rebuild.rebuild(model, masks.keep), metrics, history,
+                      {"channel_groups.md": masks.plan.describe()})
+
+
+GRANULARITIES.register("weight")(Weights())
+GRANULARITIES.register("unit")(Channels(("Dense",)))
+GRANULARITIES.register("channel")(Channels(("Conv2D", "Dense")))

@@ -1,0 +1,140 @@
+"""Structured pruning: whole channels of convs (and units of Dense layers) removed while
+retraining, on the same schedule and sparsity distribution as tfmot's weight pruning,
+the masks held at zero between updates.
+
+*When* the masks change is schedules.py (the same window, steps and PolynomialDecay as
+tfmot); *which* channels go is channel_plan.choose; this module applies them, reports
+them and cuts the result down (rebuild.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+import tf_keras as keras
+
+from . import channel_masks, channel_plan, schedules, train
+from .mask_holding import HeldMasks, Hold
+from .masks import changed_fraction
+
+
+class ChannelMasks:
+    """The channel masks of one model being pruned: its plan, its current keep-vectors
+    and the held masks of every weight a removed channel reaches."""
+
+    def __init__(self, model, plan: channel_plan.Plan):
+        self.model, self.plan = model, plan
+        # Every weight some removal can reach: propagate a removal from every group.
+        some = {name: np.arange(g.channels) > 0 for g in plan.groups for name in g.producers}
+        reach = channel_plan.propagate(model, some)
+        self.reach = {name: [i for i, (w, cut) in
+                             enumerate(zip(model.get_layer(name).weights,
+                                           channel_plan.weight_cuts(model.get_layer(name),
+                                                                    keeps)))
+                             if cut and w.trainable]
+                      for name, keeps in reach.items()}
+        self.held = HeldMasks(model, self.reach)
+        self.keep = {name: np.ones(g.channels, bool) for g in plan.groups
+                     for name in g.producers}
+
+    def update(self, sparsities: dict[str, float], config) -> None:
+        """Rank the channels again and remove each group's share (a removed channel's
+        weights are zero, so it ranks last and stays removed)."""
+        self.keep = channel_plan.choose(self.model, self.plan, sparsities,
+                                        config.channel_score, config.channel_multiple)
+        masks = {}
+        for name, keeps in channel_plan.propagate(self.model, self.keep).items():
+            layer = self.model.get_layer(name)
+            for i, (w, cut) in enumerate(zip(layer.weights,
+                                             channel_plan.weight_cuts(layer, keeps))):
+                if cut and (name, i) in self.held.index:
+                    masks[(name, i)] = channel_masks.mask(tuple(w.shape), cut)
+        self.held.set(masks)
+
+    def kernel_masks(self) -> dict[str, np.ndarray]:
+        """{layer: kernel mask} of the Conv2D and Dense layers a removal can reach: the
+        snapshots logged and pictured like weight pruning's."""
+        out = {}
+        for name in self.reach:
+            layer = self.model.get_layer(name)
+            if type(layer).__name__ in channel_plan.WIDTH:
+                position = self.held.index.get((name, 0))
+                out[name] = (np.ones(tuple(layer.kernel.shape), bool) if position is None
+                             else self.held.pairs[position][1].numpy() > 0)
+        return out
+
+    def metrics(self) -> dict[str, float]:
+        """Share of channels removed, model-wide and per group (named by its first
+        producer)."""
+        keeps = {g.key: self.keep[g.key] for g in self.plan.groups}
+        out = {"channel_sparsity": channel_masks.channel_sparsity(keeps.values())}
+        out.update({f"channel_sparsity/{k}": channel_masks.channel_sparsity([v])
+                    for k, v in keeps.items()})
+        return out
+
+
+class _Schedule(keras.callbacks.Callback):
+    """Steps counted like tfmot's UpdatePruningStep (the first batch is step 1): at each
+    update step of the window the masks are recomputed before the batch runs, and held
+    after every batch."""
+
+    def __init__(self, masks: ChannelMasks, window, config):
+        super().__init__()
+        self.masks, self.window, self.config = masks, window, config
+        self.fn = schedules.SCHEDULES.get(config.schedule).sparsity
+        self.targets = masks.plan.targets(config)
+        self.step = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.step += 1
+        if schedules.is_update_step(self.step, self.window):
+            w = self.window
+            self.masks.update({key: self.fn(self.step, initial, final, w.begin_step,
+                                            w.end_step, self.config.power)
+                               for key, (initial, final) in self.targets.items()},
+                              self.config)
+
+
+def prepare(dense, config, kinds) -> tuple[object, ChannelMasks]:
+    """A copy of `dense` (left intact) and its channel masks, all channels kept."""
+    model = keras.models.clone_model(dense)
+    model.set_weights(dense.get_weights())
+    plan = channel_plan.make_plan(model, config, kinds)
+    return model, ChannelMasks(model, plan)
+
+
+def retrain(dense, splits, config, window, kinds, observers=(), step_offset: int = 0):
+    """Gradual structured pruning while retraining; returns (masked model, its masks,
+    history)."""
+    model, masks = prepare(dense, config, kinds)
+    fn = schedules.SCHEDULES.get(config.schedule).sparsity
+    schedule = _Schedule(masks, window, config)
+    state = {"previous": None}
+
+    def extra(model, epoch):
+        metrics = {"target_sparsity": schedules.sparsity_in_force(
+            schedule.step, window, fn, *config.sparsity_targets(), config.power)}
+        metrics.update(masks.metrics())
+        metrics.update(train.sparsity_metrics(train.prunable_kernels(model, config)))
+        final = epoch == config.retrain_epochs - 1
+        if final or (config.mask_log_every and (epoch + 1) % config.mask_log_every == 0):
+            current = masks.kernel_masks()
+            if state["previous"] is not None:
+                metrics["mask_change"] = changed_fraction(state["previous"], current)
+            state["previous"] = current
+            for observer in observers:
+                observer.mask_snapshot(step_offset + epoch, current, final)
+        return metrics
+
+    phase = train.Phase("retrain", config.retrain_epochs, config.retrain_lr, step_offset)
+    history = train.fit(model, splits, config, phase, observers,
+                        callbacks=[schedule, Hold(masks.held)], extra=extra)
+    return model, masks, history
+
+
+def one_shot(dense, config, sparsity: float, kinds):
+    """Channels removed at once to `sparsity` (shared out by config's distribution);
+    returns (masked copy, its masks)."""
+    model, masks = prepare(dense, config, kinds)
+    targets = masks.plan.targets(config.replace(initial_sparsity=0.0,
+                                                final_sparsity=sparsity))
+    masks.update({key: final for key, (_, final) in targets.items()}, config)
+    return model, masks
