@@ -30,12 +30,14 @@ class Plan:
     groups: tuple[PrunableGroup, ...]
     left: tuple[tuple[str, str], ...]  # (producers, why their channels stay)
 
-    def describe(self) -> str:
-        """The groups as a Markdown list: what is pruned together, what is left and why."""
+    def describe(self, keep: dict | None = None) -> str:
+        """The groups as a Markdown list: what is pruned together (with `keep`, {producer:
+        keep-vector}, how many channels stayed), what is left and why."""
         lines = [f"# Channel groups: {len(self.groups)} pruned, {len(self.left)} left alone",
                  ""]
-        lines += [f"- pruned together ({g.channels} channels): {', '.join(g.producers)}"
-                  for g in self.groups]
+        lines += [f"- pruned together ({g.channels} channels"
+                  + (f", {int(keep[g.key].sum())} kept" if keep else "")
+                  + f"): {', '.join(g.producers)}" for g in self.groups]
         lines += [f"- left alone: {names} ({why})" for names, why in self.left]
         return "\n".join(lines) + "\n"
 

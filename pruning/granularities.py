@@ -79,7 +79,7 @@ class Channels:
         metrics = {**train.sparsity_metrics(train.prunable_kernels(model, config)),
                    **masks.metrics()}
         return Pruned(rebuild.rebuild(model, masks.keep), metrics, history,
-                      {"channel_groups.md": masks.plan.describe()})
+                      {"channel_groups.md": masks.plan.describe(masks.keep)})
 
 
 GRANULARITIES.register("weight")(Weights())

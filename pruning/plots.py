@@ -73,6 +73,9 @@ def layer_sparsity(sizes: dict[str, int], per_layer: dict[str, float], title: st
                   ha="right" if len(names) > 6 else "center", fontsize=8)
     if max(sizes.values()) > 20 * min(sizes.values()):
         ax.set_yscale("log")
+        # Below the smallest bar: a log axis left to itself can start above a small
+        # layer's kept weights and hide them.
+        ax.set_ylim(bottom=max(1.0, min([k for k in kept if k > 0] or [1.0])) / 2)
     _axes(ax, "pruned layer", "weights", f"{title}: sparsity per layer", {"fontsize": 8})
     fig.tight_layout()
     return fig

@@ -33,7 +33,10 @@ class Progress(Observer):
         line = (f"[{phase} {epoch}/{total}] loss {metrics[prefix + 'loss']:.4f} "
                 f"acc {metrics[prefix + 'accuracy']:.4f} "
                 f"val_acc {metrics[prefix + 'val_accuracy']:.4f}")
-        if "sparsity" in metrics:
+        if "channel_sparsity" in metrics:  # structured: the schedule counts channels
+            line += (f" {c.granularity}s removed {metrics['channel_sparsity']:.3f}/"
+                     f"{metrics['target_sparsity']:.3f} (weights {metrics['sparsity']:.3f})")
+        elif "sparsity" in metrics:
             line += f" sparsity {metrics['sparsity']:.3f}/{metrics['target_sparsity']:.3f}"
         self._print(line)
 

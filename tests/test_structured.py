@@ -146,7 +146,8 @@ def test_channel_run_ships_the_smaller_model_and_logs_why(channel_run, splits):
     assert m["tflite_int8_bytes"] < 0.5 * client.get_run(result.run_id).data.metrics[
         "dense_model_bytes"]
     groups = mlflow.artifacts.load_text(f"runs:/{result.run_id}/channel_groups.md")
-    assert "pruned together (32 channels): conv1_1" in groups and "left alone: output" in groups
+    assert "pruned together (32 channels, 16 kept): conv1_1" in groups
+    assert "left alone: output" in groups
     assert result.pruned_model.get_layer("conv1_1").filters == 16
     loaded = mlflow.pyfunc.load_model(f"models:/{result.model_id}")
     np.testing.assert_allclose(np.asarray(loaded.predict(splits.x_test[:4])),
@@ -191,3 +192,14 @@ def test_bad_structured_options_name_the_parameter(values, name):
     with pytest.raises(ConfigError) as error:
         ExperimentConfig(**values)
     assert error.value.parameter == name
+
+
+def test_progress_line_counts_channels(capsys):
+    from pruning.progress import Progress
+
+    config = ExperimentConfig(granularity="channel", pretrain_epochs=1)
+    Progress(config).epoch_end(1, {"loss": 0.3, "accuracy": 0.9, "val_accuracy": 0.88,
+                                   "channel_sparsity": 0.25, "target_sparsity": 0.25,
+                                   "sparsity": 0.43})
+    assert "[retrain 1/10] loss 0.3000 acc 0.9000 val_acc 0.8800 channels removed " \
+           "0.250/0.250 (weights 0.430)" in capsys.readouterr().err
