@@ -13,7 +13,6 @@ import tf_keras as keras
 
 from . import channel_masks, channel_plan, schedules, train
 from .mask_holding import HeldMasks, Hold
-from .masks import changed_fraction
 
 
 class ChannelMasks:
@@ -105,24 +104,13 @@ def retrain(dense, splits, config, window, kinds, observers=(), step_offset: int
     """Gradual structured pruning while retraining; returns (masked model, its masks,
     history)."""
     model, masks = prepare(dense, config, kinds)
-    fn = schedules.SCHEDULES.get(config.schedule).sparsity
     schedule = _Schedule(masks, window, config)
-    state = {"previous": None}
+    snapshots = train.MaskSnapshots(config, observers, step_offset)
 
     def extra(model, epoch):
-        metrics = {"target_sparsity": schedules.sparsity_in_force(
-            schedule.step, window, fn, *config.sparsity_targets(), config.power)}
-        metrics.update(masks.metrics())
-        metrics.update(train.sparsity_metrics(train.prunable_kernels(model, config)))
-        final = epoch == config.retrain_epochs - 1
-        if final or (config.mask_log_every and (epoch + 1) % config.mask_log_every == 0):
-            current = masks.kernel_masks()
-            if state["previous"] is not None:
-                metrics["mask_change"] = changed_fraction(state["previous"], current)
-            state["previous"] = current
-            for observer in observers:
-                observer.mask_snapshot(step_offset + epoch, current, final)
-        return metrics
+        return {"target_sparsity": train.target_sparsity(schedule.step, window, config),
+                **masks.metrics(), **train.sparsity_metrics(train.prunable_kernels(model, config)),
+                **snapshots(epoch, masks.kernel_masks)}
 
     phase = train.Phase("retrain", config.retrain_epochs, config.retrain_lr, step_offset)
     history = train.fit(model, splits, config, phase, observers,

@@ -218,6 +218,35 @@ def layer_targets(model, config) -> dict[str, tuple[float, float]]:
                                           *config.sparsity_targets())
 
 
+def target_sparsity(step: int, window: schedules.Window, config) -> float:
+    """The model-wide sparsity the schedule holds after `step` retraining steps."""
+    fn = schedules.SCHEDULES.get(config.schedule).sparsity
+    return schedules.sparsity_in_force(step, window, fn, *config.sparsity_targets(),
+                                       config.power)
+
+
+class MaskSnapshots:
+    """Every config.mask_log_every retraining epochs and at the last: the masks to the
+    observers, and the share of mask bits changed since the previous snapshot. The same
+    for every granularity."""
+
+    def __init__(self, config, observers, step_offset: int):
+        self.config, self.observers, self.step_offset = config, observers, step_offset
+        self.previous = None
+
+    def __call__(self, epoch: int, masks_now) -> dict[str, float]:
+        every, final = self.config.mask_log_every, epoch == self.config.retrain_epochs - 1
+        if not (final or (every and (epoch + 1) % every == 0)):
+            return {}
+        current, metrics = masks_now(), {}
+        if self.previous is not None:
+            metrics["mask_change"] = mask_math.changed_fraction(self.previous, current)
+        self.previous = current
+        for observer in self.observers:
+            observer.mask_snapshot(self.step_offset + epoch, current, final)
+        return metrics
+
+
 def retrain(dense_model, splits, config, window: schedules.Window, observers=(),
             step_offset: int = 0):
     """Gradual magnitude pruning while retraining; returns (pruned model, history).
@@ -225,25 +254,15 @@ def retrain(dense_model, splits, config, window: schedules.Window, observers=(),
     The returned model still carries the pruning wrappers (see export.strip).
     """
     model = wrap_for_pruning(dense_model, config, window)
-    fn = schedules.SCHEDULES.get(config.schedule).sparsity
-    state = {"previous": None}
+    snapshots = MaskSnapshots(config, observers, step_offset)
 
     def extra(model, epoch):
         step = int(pruned_wrappers(model)[0].pruning_step.numpy())
         # Model-wide: a distribution's per-layer schedules are linear in their ends, so
         # their size-weighted mean follows the model-wide schedule exactly.
-        metrics = {"target_sparsity": schedules.sparsity_in_force(
-            step, window, fn, *config.sparsity_targets(), config.power)}
-        metrics.update(sparsity_metrics(prunable_kernels(model, config)))
-        final = epoch == config.retrain_epochs - 1
-        if final or (config.mask_log_every and (epoch + 1) % config.mask_log_every == 0):
-            current = current_masks(model)
-            if state["previous"] is not None:
-                metrics["mask_change"] = mask_math.changed_fraction(state["previous"], current)
-            state["previous"] = current
-            for observer in observers:
-                observer.mask_snapshot(step_offset + epoch, current, final)
-        return metrics
+        return {"target_sparsity": target_sparsity(step, window, config),
+                **sparsity_metrics(prunable_kernels(model, config)),
+                **snapshots(epoch, lambda: current_masks(model))}
 
     phase = Phase("retrain", config.retrain_epochs, config.retrain_lr, step_offset)
     history = fit(model, splits, config, phase, observers,
