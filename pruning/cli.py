@@ -168,8 +168,8 @@ def _run(args) -> int:
           f"int8 TFLite {m['tflite_int8_test_accuracy']:.4f}) at {removed}; "
           f"{m['dense_model_bytes'] / 1024:.0f} KB dense -> "
           f"{m['tflite_int8_bytes_gzip'] / 1024:.0f} KB gzipped int8 ({m['size_reduction']:.1f}x); "
-          f"int8 latency {m['int8_latency_us']:.0f} us (dense int8 "
-          f"{m['dense_int8_latency_us']:.0f} us: "
+          f"int8 latency {m['int8_latency_us']:.1f} us (dense int8 "
+          f"{m['dense_int8_latency_us']:.1f} us: "
           f"{m['dense_int8_latency_us'] / m['int8_latency_us']:.1f}x)")
     if result.run_id:
         from . import tracking
