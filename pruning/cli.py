@@ -13,6 +13,7 @@ import signal
 import sys
 
 from . import console, preflight, recipes
+from . import seeds as seeds_module
 from .config import ExperimentConfig
 from .search_configs import SweepConfig, TuneConfig
 from .errors import Unavailable, UserError
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tracking_flags(run)
     run.add_argument("--no-tracking", action="store_true",
                      help="run without MLflow (no cache, nothing logged)")
+    run.add_argument("--seeds", default="", help="run once per seed, e.g. 0,1,2: a child run "
+                     "per seed under a parent logging <metric>_mean, _std and _min; "
+                     "replaces --seed")
     _add_config_flags(run, ExperimentConfig, EXPERIMENT_FLAGS)
     tune = sub.add_parser(
         "tune", help="Optuna search over the retraining schedule; a parent MLflow run per "
@@ -154,27 +158,29 @@ def _interrupt(signum, frame):
 
 def _run(args) -> int:
     config = config_from_args(args)
+    seeds = seeds_module.parse(args.seeds)
+    if seeds and args.register_model:
+        raise UserError("register_model: a run over seeds ships one model per seed; register "
+                        "one of them with a run of that seed (--seed N, without --seeds)")
     checked = preflight.check(config)
-    _announce(config, "run")
-    from . import experiment
+    _announce(config, "run" + (f" over seeds {args.seeds}" if seeds else ""))
+    from . import describe, experiment
 
-    result = experiment.run(config, checked=checked, tracking=not args.no_tracking,
-                            observers=[Progress(config)], experiment_name=args.experiment_name,
-                            tracking_uri=args.tracking_uri, register_model=args.register_model)
-    m = result.metrics
-    removed = (f"{m['channel_sparsity']:.1%} of {config.granularity}s removed"
-               if "channel_sparsity" in m else f"sparsity {m['sparsity']:.3f}")
-    print(f"test accuracy {m['test_accuracy']:.4f} (dense {m['dense_test_accuracy']:.4f}, "
-          f"int8 TFLite {m['tflite_int8_test_accuracy']:.4f}) at {removed}; "
-          f"{m['dense_model_bytes'] / 1024:.0f} KB dense -> "
-          f"{m['tflite_int8_bytes_gzip'] / 1024:.0f} KB gzipped int8 ({m['size_reduction']:.1f}x); "
-          f"int8 latency {m['int8_latency_us']:.1f} us (dense int8 "
-          f"{m['dense_int8_latency_us']:.1f} us: "
-          f"{m['dense_int8_latency_us'] / m['int8_latency_us']:.1f}x)")
-    if result.run_id:
+    tracking_args = dict(experiment_name=args.experiment_name, tracking_uri=args.tracking_uri)
+    if seeds:
+        _, stats, run_id = seeds_module.run_seeds(config, seeds, not args.no_tracking, Progress,
+                                                  checked=checked, **tracking_args)
+        print(seeds_module.line(seeds, stats))
+    else:
+        result = experiment.run(config, checked=checked, tracking=not args.no_tracking,
+                                observers=[Progress(config)], register_model=args.register_model,
+                                **tracking_args)
+        print(describe.result_line(result.config, result.metrics))
+        run_id = result.run_id
+    if run_id:
         from . import tracking
 
-        print(tracking.where_to_look(result.run_id))
+        print(tracking.where_to_look(run_id))
     return 0
 
 

@@ -165,6 +165,19 @@ def summary(config, metrics) -> str:
     return "\n".join(lines) + "\n"
 
 
+def result_line(config, m: dict[str, float]) -> str:
+    """What `pruning run` prints when it is done: accuracy, sparsity, size, speed."""
+    removed = (f"{m['channel_sparsity']:.1%} of {config.granularity}s removed"
+               if "channel_sparsity" in m else f"sparsity {m['sparsity']:.3f}")
+    return (f"test accuracy {m['test_accuracy']:.4f} (dense {m['dense_test_accuracy']:.4f}, "
+            f"int8 TFLite {m['tflite_int8_test_accuracy']:.4f}) at {removed}; "
+            f"{m['dense_model_bytes'] / 1024:.0f} KB dense -> "
+            f"{m['tflite_int8_bytes_gzip'] / 1024:.0f} KB gzipped int8 "
+            f"({m['size_reduction']:.1f}x); int8 latency {m['int8_latency_us']:.1f} us "
+            f"(dense int8 {m['dense_int8_latency_us']:.1f} us: "
+            f"{m['dense_int8_latency_us'] / m['int8_latency_us']:.1f}x)")
+
+
 def pretrain_note(config, key: str, metrics: dict[str, float], requested_by: str | None) -> str:
     """The pre-training run's description: what it is and who shares it."""
     return (f"**Dense pre-training** of {config.model} on {config.dataset}: "

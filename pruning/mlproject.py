@@ -22,6 +22,8 @@ COMMAND_FLAGS = (("config", "", "a config.json, an experiments/*.toml file or ru
                                 "replaces the recipe"),
                  ("register_model", "", "register the shipped model under this name"),
                  ("verbose", "false", "show TensorFlow's and the libraries' messages"))
+MAIN_FLAGS = (("seeds", "", "e.g. 0,1,2: one child run per seed under a parent logging "
+                            "<metric>_mean, _std and _min"),)
 
 
 def _listing(cls) -> list[str]:
@@ -44,6 +46,8 @@ def render() -> str:
              "# `pruning run --help` explains each parameter.", "#",
              "# Every entry point takes:"]
     lines += [f"#   {name} = {default or EMPTY}  ({text})" for name, default, text in COMMAND_FLAGS]
+    lines += ["#", "# main also takes:"]
+    lines += [f"#   {name} = {default or EMPTY}  ({text})" for name, default, text in MAIN_FLAGS]
     lines += ["#", "# Experiment parameters (main, and the base of tune and sweep):"]
     lines += _listing(ExperimentConfig)
     lines += ["#", "# tune also takes:"] + _listing(TuneConfig)

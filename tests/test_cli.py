@@ -42,6 +42,9 @@ def _all_runs():
     (["--val-fraction", "0.0001"], "val_fraction=0.0001 holds out no sample"),
     (["--experiment-name", ""], "experiment name cannot be empty"),
     (["--recipe", "nope"], "unknown recipe 'nope'"),
+    (["--seeds", "0,x"], "seeds='0,x': give whole numbers separated by commas"),
+    (["--seeds", "1,1"], "seeds='1,1': a seed is listed twice"),
+    (["--seeds", "0,1", "--register-model", "m"], "register_model: a run over seeds"),
 ])
 def test_bad_input_exits_2_with_one_message_and_no_run(store, capsys, argv, fragment):
     given = dict(zip(TINY[::2], TINY[1::2])) | dict(zip(argv[::2], argv[1::2]))
