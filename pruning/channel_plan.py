@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from . import channel_masks, distributions, policies
+from . import channel_masks, distributions, policies, sensitivity_curves
 from .channel_groups import JOINS, PER_CHANNEL, channel_groups
 
 WIDTH = {"Conv2D": "filters", "Dense": "units"}  # producers: the config entry they are cut by
@@ -46,7 +46,7 @@ class Plan:
         out by its sparsity distribution over the groups' first kernels."""
         return distributions.layer_sparsities(
             config.sparsity_distribution, {g.key: g.shape for g in self.groups},
-            *config.sparsity_targets())
+            *config.sparsity_targets(), sensitivity_curves.curves_of(config))
 
 
 def make_plan(model, config, kinds: tuple[str, ...]) -> Plan:

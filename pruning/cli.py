@@ -13,9 +13,10 @@ import signal
 import sys
 
 from . import console, preflight, recipes
+from . import cli_commands
 from . import seeds as seeds_module
 from .config import ExperimentConfig
-from .search_configs import SweepConfig, TuneConfig
+from .search_configs import SensitivityConfig, SweepConfig, TuneConfig
 from .errors import Unavailable, UserError
 from .progress import Progress, say
 
@@ -95,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(sweep, SweepConfig, "sweep parameters")
     _add_config_flags(sweep, ExperimentConfig, EXPERIMENT_FLAGS + "; the dense model and "
                       "the gradual method's settings")
+    sensitivity = sub.add_parser(
+        "sensitivity", help="prune each layer (or channel group) alone at several "
+        "sparsities; curves, a heat map, and per-layer targets for "
+        "sparsity_distribution=sensitivity",
+        description="One-shot pruning of one layer at a time of the dense model (cached), "
+        "validation accuracy at each sparsity; one MLflow run with sensitivity.json.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_tracking_flags(sensitivity)
+    _add_config_flags(sensitivity, SensitivityConfig, "sensitivity parameters")
+    _add_config_flags(sensitivity, ExperimentConfig, EXPERIMENT_FLAGS + "; the dense model "
+                      "and the granularity and pruning_policy analysed")
     report = sub.add_parser(
         "report", help="compare finished runs of an experiment: frontier, sizes, latencies",
         description="Reads finished runs from MLflow (nothing is re-run) and writes "
@@ -118,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 EXPERIMENT_FLAGS = "experiment parameters (MLproject names with dashes)"
+# A recipe's table of each command's own parameters.
+SECTIONS = {TuneConfig: "tune", SweepConfig: "sweep", SensitivityConfig: "sensitivity"}
 
 
 def config_from_args(args: argparse.Namespace, cls=ExperimentConfig):
@@ -133,9 +147,9 @@ def config_from_args(args: argparse.Namespace, cls=ExperimentConfig):
                                      experiment.get("recipe", recipes.AUTO),
                                      experiment.get("dataset", defaults.dataset),
                                      experiment.get("model", defaults.model))
-    section = {TuneConfig: "tune", SweepConfig: "sweep"}.get(cls)
+    section = SECTIONS.get(cls)
     values = values.get(section, {}) if section else \
-        {k: v for k, v in values.items() if k not in ("tune", "sweep")}
+        {k: v for k, v in values.items() if k not in SECTIONS.values()}
     given.pop("recipe", None)  # the starting values name their origin
     if cls is TuneConfig and "search" in given:
         from .search_space import merge
@@ -224,43 +238,8 @@ def _sweep(args) -> int:
     return 0
 
 
-def _report(args) -> int:
-    import tempfile
-    from pathlib import Path
-
-    from . import report, tracking
-
-    tracking.check_store(None, args.tracking_uri)  # never creates the experiment
-    rows = report.rows_of(tracking.finished_runs(args.experiment))
-    if not rows:
-        raise UserError(f"experiment {args.experiment!r} has no finished run with "
-                        "test_accuracy and sparsity to compare")
-    if args.out:
-        for path in report.write(rows, Path(args.out)):
-            print(path)
-        return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        run_id = tracking.log_report(report.write(rows, Path(tmp)), args.experiment)
-    print(f"report of {len(rows)} runs")
-    print(tracking.where_to_look(run_id))
-    return 0
-
-
-def _runs(args) -> int:
-    from . import tracking
-
-    tracking.check_store(None, args.tracking_uri)
-    ids = [tracking.experiment_id(args.experiment)] if args.experiment else None
-    stale = tracking.fail_stale(ids) if args.fail_stale else tracking.stale_runs(ids)
-    for run in stale:
-        print(f"{run.info.run_id}  {run.info.run_name}  "
-              f"{'closed FAILED' if args.fail_stale else 'RUNNING, heartbeat stale'}")
-    print(f"{len(stale)} stale run{'s' * (len(stale) != 1)}"
-          + ("" if args.fail_stale or not stale else "; close them with --fail-stale"))
-    return 0
-
-
-COMMANDS = {"run": _run, "tune": _tune, "sweep": _sweep, "report": _report, "runs": _runs}
+COMMANDS = {"run": _run, "tune": _tune, "sweep": _sweep, "sensitivity": cli_commands.sensitivity_command,
+            "report": cli_commands.report_command, "runs": cli_commands.runs_command}
 
 
 def _dashes(argv: list[str]) -> list[str]:

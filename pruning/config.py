@@ -104,10 +104,15 @@ class ExperimentConfig(Conversions):
                                     "XNNPACK's sparse inference: mobilenetv2_xnnpack)",
                              ("all", "pointwise", "xnnpack"))
     sparsity_distribution: str = _f("uniform", "how final_sparsity is shared among the pruned "
-                                               "layers: uniform (each loses that share) or erk "
+                                               "layers: uniform (each loses that share), erk "
                                                "(Erdos-Renyi-Kernel: small layers keep more, "
-                                               "large ones lose more, same total)",
-                                    ("uniform", "erk"))
+                                               "large ones lose more, same total) or "
+                                               "sensitivity (layers that hurt least lose most, "
+                                               "from the curves named by sensitivity)",
+                                    ("uniform", "erk", "sensitivity"))
+    sensitivity: str = _f("", "the curves sparsity_distribution=sensitivity reads: "
+                              "runs:/<run_id>/sensitivity.json of a `pruning sensitivity` "
+                              "run, or a path to that file")
     sparsity_m_by_n: str = _f("", "M,N: tfmot M-by-N structured pruning, M zeros in every N "
                                   "consecutive input weights (e.g. 2,4: 50%), in place of "
                                   "initial/final_sparsity; empty: unstructured")

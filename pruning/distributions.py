@@ -2,10 +2,13 @@
 
 Pure functions of the pruned kernels' shapes: {layer: shape}, sparsity -> {layer:
 sparsity}. Every distribution removes the same number of weights in all (the
-model-wide sparsity of the pruned layers); they differ in where.
+model-wide sparsity of the pruned layers); they differ in where. `sensitivity` also
+reads what a `pruning sensitivity` run measured (curves: {layer: [(sparsity, accuracy
+drop)]}).
 """
 from __future__ import annotations
 
+import functools
 import math
 
 from .registry import Registry
@@ -46,11 +49,77 @@ def erdos_renyi_kernel(shapes: dict[str, tuple], sparsity: float) -> dict[str, f
     return {name: 0.0 if name in dense else 1.0 - scale * raw[name] for name in shapes}
 
 
+# Added to every drop, times the sparsity: curves that are flat (no loss over a range)
+# still rise, so each tolerance has one sparsity per layer and bisection converges.
+_RISE = 1e-9
+
+
+def _envelope(curve) -> tuple[list[float], list[float]]:
+    """(sparsities, drops) from 0, the drop made non-decreasing and never below 0: a
+    layer is allowed a sparsity only if every lower one measured stayed within the
+    tolerance too."""
+    points = sorted((float(s), float(d)) for s, d in curve if s > 0)
+    xs, ys, worst = [0.0], [0.0], 0.0
+    for s, d in points:
+        worst = max(worst, d)
+        xs.append(s)
+        ys.append(worst + _RISE * s)
+    return xs, ys
+
+
+def _within(xs, ys, tolerance: float) -> float:
+    """The highest sparsity whose (interpolated) drop is at most `tolerance`."""
+    if tolerance >= ys[-1]:
+        return xs[-1]
+    for i in range(1, len(xs)):
+        if ys[i] > tolerance:
+            return xs[i - 1] + (xs[i] - xs[i - 1]) * (tolerance - ys[i - 1]) / (ys[i] - ys[i - 1])
+    return xs[-1]
+
+
+def sensitivity(shapes: dict[str, tuple], sparsity: float, curves: dict) -> dict[str, float]:
+    """One accuracy-drop tolerance for every layer (Distiller's and NNI's sensitivity
+    pruning): each layer gets the highest sparsity its curve keeps within it, and the
+    tolerance is the one at which the model loses `sparsity` of its weights. Layers
+    that hurt least lose most."""
+    from .errors import ConfigError
+
+    missing = sorted(set(shapes) - set(curves))
+    if missing:
+        raise ConfigError("sensitivity", f"sensitivity: the curves have no layer "
+                          f"{', '.join(missing)} (they cover {', '.join(sorted(curves))}); "
+                          "measure the same model with the same granularity and pruning_policy")
+    sizes = {name: math.prod(shape) for name, shape in shapes.items()}
+    envelopes = {name: _envelope(curves[name]) for name in shapes}
+    total = sum(sizes.values())
+
+    def removed(tolerance: float) -> float:
+        return sum(sizes[n] * _within(*envelopes[n], tolerance) for n in shapes) / total
+
+    most = removed(math.inf)
+    if sparsity > most + 1e-12:
+        raise ConfigError("sensitivity", f"sensitivity: the curves reach at most {most:.4f} "
+                          f"model-wide (each layer up to its highest measured sparsity), below "
+                          f"the requested {sparsity}; measure higher sparsities")
+    low, high = 0.0, max(ys[-1] for _, ys in envelopes.values())
+    for _ in range(200):
+        middle = (low + high) / 2
+        low, high = (middle, high) if removed(middle) < sparsity else (low, middle)
+    return {name: _within(*envelopes[name], high) if sparsity > 0 else 0.0 for name in shapes}
+
+
+sensitivity.needs_curves = True  # the others need only the shapes
+DISTRIBUTIONS.register("sensitivity")(sensitivity)
+
+
 def layer_sparsities(name: str, shapes: dict[str, tuple], initial_sparsity: float,
-                     final_sparsity: float) -> dict[str, tuple[float, float]]:
+                     final_sparsity: float, curves: dict | None = None
+                     ) -> dict[str, tuple[float, float]]:
     """{layer: (initial_sparsity, final_sparsity)} of distribution `name`. A layer's
     share of kept weights only shrinks as the model-wide sparsity grows, so each
     layer's initial is at most its final."""
     distribute = DISTRIBUTIONS.get(name)
+    if getattr(distribute, "needs_curves", False):
+        distribute = functools.partial(distribute, curves=curves)
     initial, final = distribute(shapes, initial_sparsity), distribute(shapes, final_sparsity)
     return {layer: (initial[layer], final[layer]) for layer in shapes}

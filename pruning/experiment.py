@@ -71,7 +71,8 @@ def starting_point(config, splits, window=None) -> model_sources.Start:
     model_checks.check_data(start.model, splits, config.model)
     granularity = GRANULARITIES.get(config.granularity)
     if start.kind != "builtin" or config.pruning_policy != "all" or config.m_by_n() \
-            or config.qat_epochs or granularity.structured:
+            or config.qat_epochs or granularity.structured \
+            or config.sparsity_distribution == "sensitivity":  # curves must cover the layers
         granularity.check(start.model, config, window)
     return start
 

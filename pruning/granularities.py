@@ -2,9 +2,9 @@
 whole channels of convs and units of Dense layers.
 
 Each granularity says how it checks a model before any run, how it prunes while
-retraining, and how the result becomes the model that ships: stripped of tfmot's
-wrappers (`weight`), or rebuilt smaller (`unit`, `channel`). Importing this module
-imports no TensorFlow (the config validates names against it).
+retraining (and one layer at a time, for sensitivity analysis), and how the result
+becomes the model that ships: stripped of tfmot's wrappers (`weight`), or rebuilt
+smaller (`unit`, `channel`). Importing this module imports no TensorFlow (the config validates names against it).
 """
 from __future__ import annotations
 
@@ -41,6 +41,12 @@ class Weights:
         return Pruned(stripped, train.sparsity_metrics(train.prunable_kernels(stripped, config)),
                       history)
 
+    def probe(self, dense, config):
+        """What sensitivity analysis prunes one at a time: each layer's weights."""
+        from .sensitivity import WeightProbe
+
+        return WeightProbe(dense, config)
+
 
 @dataclass(frozen=True)
 class Channels:
@@ -60,6 +66,7 @@ class Channels:
         from . import rebuild
 
         plan = self.plan(model, config)
+        plan.targets(config)  # sensitivity curves must cover the groups
         if not plan.groups:
             why = "; ".join(f"{names}: {reason}" for names, reason in plan.left) or "none"
             raise ConfigError("granularity", f"granularity={config.granularity}: model="
@@ -80,6 +87,12 @@ class Channels:
                    **masks.metrics()}
         return Pruned(rebuild.rebuild(model, masks.keep), metrics, history,
                       {"channel_groups.md": masks.plan.describe(masks.keep)})
+
+    def probe(self, dense, config):
+        """What sensitivity analysis prunes one at a time: each group's channels."""
+        from .sensitivity import ChannelProbe
+
+        return ChannelProbe(dense, config, self.kinds)
 
 
 GRANULARITIES.register("weight")(Weights())

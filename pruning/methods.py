@@ -29,10 +29,15 @@ def n_kept(size: int, sparsity: float) -> int:
 
 
 @METHODS.register("weight")
-def weight_masks(kernels: dict[str, np.ndarray], sparsity: float) -> dict[str, np.ndarray]:
-    """Layer-wise magnitude pruning: the smallest |w| of each kernel go."""
-    return {name: keep_largest(np.abs(k), n_kept(k.size, sparsity))
+def weight_masks(kernels: dict[str, np.ndarray], sparsity) -> dict[str, np.ndarray]:
+    """Layer-wise magnitude pruning: the smallest |w| of each kernel go, `sparsity` of
+    each (a number), or each layer its own share ({layer: sparsity}: a distribution's)."""
+    shares = sparsity if isinstance(sparsity, dict) else dict.fromkeys(kernels, sparsity)
+    return {name: keep_largest(np.abs(k), n_kept(k.size, shares[name]))
             for name, k in kernels.items()}
+
+
+weight_masks.per_layer = True  # takes a sparsity distribution's shares; global has its own
 
 
 @METHODS.register("global")
@@ -47,6 +52,9 @@ def global_masks(kernels: dict[str, np.ndarray], sparsity: float) -> dict[str, n
         out[n] = kept[start: start + size].reshape(kernels[n].shape)
         start += size
     return out
+
+
+global_masks.per_layer = False  # its one threshold is its own distribution
 
 
 # Whole units (Dense) or channels (Conv2D and Dense) at once: the structured

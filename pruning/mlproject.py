@@ -11,11 +11,12 @@ parameters are listed as comments, with the config's defaults.
 import dataclasses
 
 from .config import ExperimentConfig
-from .search_configs import SweepConfig, TuneConfig
+from .search_configs import SensitivityConfig, SweepConfig, TuneConfig
 
 ENTRY_POINTS = (("main", "run", (ExperimentConfig,)),
                 ("tune", "tune", (TuneConfig, ExperimentConfig)),
-                ("sweep", "sweep", (SweepConfig, ExperimentConfig)))
+                ("sweep", "sweep", (SweepConfig, ExperimentConfig)),
+                ("sensitivity", "sensitivity", (SensitivityConfig, ExperimentConfig)))
 EMPTY = '""'
 # Flags of every entry point that are not config fields.
 COMMAND_FLAGS = (("config", "", "a config.json, an experiments/*.toml file or runs:/<id>/FILE; "
@@ -52,6 +53,7 @@ def render() -> str:
     lines += _listing(ExperimentConfig)
     lines += ["#", "# tune also takes:"] + _listing(TuneConfig)
     lines += ["#", "# sweep also takes:"] + _listing(SweepConfig)
+    lines += ["#", "# sensitivity also takes:"] + _listing(SensitivityConfig)
     lines += ["name: pruning", "", "python_env: python_env.yaml", "", "entry_points:"]
     for entry, command, _ in ENTRY_POINTS:
         lines += [f"  {entry}:", f"    command: python -m pruning {command}"]

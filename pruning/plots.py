@@ -204,3 +204,34 @@ def trials_scatter(trials: list[tuple], target_name: str):
 def close(figures) -> None:
     for fig in figures:
         plt.close(fig)
+
+
+def sensitivity_curves(baseline: float, accuracies: dict[str, list[tuple]], title: str):
+    """Validation accuracy against the sparsity of one layer, one line per layer."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, points in accuracies.items():
+        ax.plot([s for s, _ in points], [a for _, a in points], marker=".", label=name)
+    ax.axhline(baseline, color="grey", linestyle=":", label="unpruned")
+    _axes(ax, "sparsity of that layer alone", "validation accuracy", title,
+          {"fontsize": 7, "ncol": 1 + len(accuracies) // 12})
+    fig.tight_layout()
+    return fig
+
+
+def sensitivity_heatmap(baseline: float, accuracies: dict[str, list[tuple]], title: str):
+    """Layer x sparsity -> accuracy lost (points): the layers that can go are pale."""
+    names = list(accuracies)
+    sparsities = [s for s, _ in accuracies[names[0]]]
+    drops = [[(baseline - a) * 100 for _, a in accuracies[n]] for n in names]
+    fig, ax = plt.subplots(figsize=(1.5 + 0.9 * len(sparsities), 1.2 + 0.32 * len(names)))
+    image = ax.imshow(drops, cmap="Reds", aspect="auto", vmin=0)
+    ax.set_xticks(range(len(sparsities)), [f"{s:.0%}" for s in sparsities])
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    for i, row in enumerate(drops):
+        for j, value in enumerate(row):
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=7)
+    fig.colorbar(image, ax=ax, label="accuracy lost (points)")
+    ax.set_xlabel("sparsity of that layer alone")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

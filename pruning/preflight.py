@@ -3,7 +3,7 @@ labels, split sizes) and the pruning window. Bad input fails here, in about a se
 before any run exists."""
 from __future__ import annotations
 
-from . import data, model_sources, schedules
+from . import data, model_sources, schedules, sensitivity_curves
 from .errors import ConfigError
 
 
@@ -12,6 +12,7 @@ def check(config, window: bool = True):
     without `window`, the data only (None for the window: a sweep's one-shot points and a
     study's trials, whose search may change the window, have none of the base's)."""
     model_sources.check_exists(config.model)
+    sensitivity_curves.curves_of(config)  # a missing or foreign file fails before any data
     splits = data.load(config.dataset, config.data_dir, config.val_fraction, config.seed)
     n_train, n_val = len(splits.x_train), len(splits.x_val)
     if n_val < 1:

@@ -12,6 +12,8 @@ def check_tfmot(model, config, window) -> None:
     window = window or schedules.Window(0, 1, 1, 1)
     try:
         wrapped = train.wrap_for_pruning(model, config, window)
+    except ConfigError:  # ours (e.g. sensitivity curves that miss a layer): said already
+        raise
     except (ValueError, NotImplementedError) as e:
         name = ("sparsity_m_by_n" if "m_by_n" in str(e) else
                 "pruning_policy" if config.pruning_policy != "all" else "model")

@@ -79,29 +79,75 @@ class SweepConfig(Conversions):
                                            "channel (whole conv channels and Dense units), "
                                            "global (one magnitude threshold), gradual "
                                            "(retraining at the base granularity; slow)")
+    distributions: str = _f("", "comma-separated sparsity distributions that share each "
+                                "sparsity among the layers, one series each: uniform, erk, "
+                                "sensitivity (the curves named by sensitivity); for weight, "
+                                "unit, channel and gradual (global has its own); empty: the "
+                                "base's sparsity_distribution")
     finetune_epochs: int = _f(0, "epochs of training after each one-shot pruning, at the "
                                  "base retrain_lr with the masks fixed (unit and channel "
                                  "train the rebuilt smaller network); 0: none")
 
     def __post_init__(self):
+        from .distributions import DISTRIBUTIONS
         from .methods import METHODS
 
-        try:
-            values = self.sparsity_list()
-        except ValueError:
-            raise ConfigError("sparsities", f"sparsities={self.sparsities!r} is not a "
-                              "comma-separated list of numbers") from None
-        for value in values:
-            if not 0.0 <= value < 1.0:
-                raise ConfigError("sparsities", f"sparsities: {value} is outside [0, 1)")
+        self.sparsity_list()
         if self.finetune_epochs < 0:
             raise ConfigError("finetune_epochs", f"finetune_epochs={self.finetune_epochs} "
                               "must be >= 0")
         for method in self.method_list():
             METHODS.get(method)
+        for name in self.distribution_list():
+            DISTRIBUTIONS.get(name)
 
     def sparsity_list(self) -> list[float]:
-        return [float(v) for v in self.sparsities.split(",") if v.strip()]
+        return _sparsity_list(self.sparsities)
 
     def method_list(self) -> list[str]:
         return [m.strip() for m in self.methods.split(",") if m.strip()]
+
+    def distribution_list(self) -> list[str]:
+        return [d.strip() for d in self.distributions.split(",") if d.strip()]
+
+    def series(self, base_distribution: str) -> list[tuple[str, str, str]]:
+        """(method, distribution, label) of every curve: a method once per distribution
+        (global once: its one threshold is its distribution); labels name the
+        distribution when there are several."""
+        from .methods import METHODS
+
+        distributions = self.distribution_list() or [base_distribution]
+        out = []
+        for method in self.method_list():
+            shared = getattr(METHODS.get(method), "per_layer", True)
+            for d in distributions if shared else distributions[:1]:
+                several = len(distributions) > 1 and shared
+                out.append((method, d, f"{method}-{d}" if several else method))
+        return out
+
+
+@dataclass(frozen=True)
+class SensitivityConfig(Conversions):
+    """Which sparsities each layer is pruned to, alone, in a sensitivity analysis."""
+    sparsities: str = _f("0.5,0.7,0.8,0.9,0.95,0.98", "comma-separated sparsities each "
+                                                     "layer (or channel group) is pruned to, "
+                                                     "one layer at a time")
+
+    def __post_init__(self):
+        if not self.sparsity_list():
+            raise ConfigError("sparsities", "sparsities: give at least one, e.g. 0.5,0.9")
+
+    def sparsity_list(self) -> list[float]:
+        return sorted(set(_sparsity_list(self.sparsities)))
+
+
+def _sparsity_list(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError("sparsities", f"sparsities={text!r} is not a comma-separated "
+                          "list of numbers") from None
+    for value in values:
+        if not 0.0 <= value < 1.0:
+            raise ConfigError("sparsities", f"sparsities: {value} is outside [0, 1)")
+    return values

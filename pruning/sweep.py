@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import tf_keras as keras
 
-from . import (data, describe, experiment, export, mask_holding, plots, rebuild, structured,
-               train)
+from . import (data, describe, experiment, export, mask_holding, plots, rebuild,
+               sensitivity_curves, structured, train)
 from .config import ExperimentConfig
 from .search_configs import SweepConfig
 from .methods import METHODS, global_threshold
@@ -44,7 +44,11 @@ def one_shot(dense, kernels, method: str, sparsity: float, splits, config, dense
     if getattr(how, "structured", False):
         return _structured(dense, how, sparsity, splits, config, dense_latency,
                            finetune_epochs)
-    masks = how(kernels, sparsity)
+    shares = sparsity
+    if getattr(how, "per_layer", False):  # config's distribution says each layer's share
+        shares = {name: final for name, (_, final) in train.layer_targets(
+            dense, config.replace(initial_sparsity=0.0, final_sparsity=sparsity)).items()}
+    masks = how(kernels, shares)
     model = masked_copy(dense, masks)
     metrics = train.sparsity_metrics(train.prunable_kernels(model, config))
     if method == "global" and sparsity > 0:
@@ -82,19 +86,21 @@ def _test_metrics(model, splits, config, prefix: str = "") -> dict[str, float]:
     return {f"{prefix}test_accuracy": test["accuracy"], f"{prefix}test_loss": test["loss"]}
 
 
-def point_name(method: str, sparsity: float, finetune_epochs: int) -> str:
-    return f"{method}-{sparsity:.0%}" + (f"+{finetune_epochs}ep" if finetune_epochs and
-                                         method != "gradual" else "")
+def point_name(label: str, sparsity: float, finetune_epochs: int) -> str:
+    """e.g. weight-90%, weight-erk-90%+2ep (fine-tuned), gradual-90% (retrained anyway)."""
+    return f"{label}-{sparsity:.0%}" + (f"+{finetune_epochs}ep" if finetune_epochs and
+                                        not label.startswith("gradual") else "")
 
 
-def gradual(config: ExperimentConfig, sparsity: float, parent: str, tags: dict) -> tuple:
+def gradual(config: ExperimentConfig, sparsity: float, parent: str, tags: dict,
+            name: str) -> tuple:
     """tfmot's schedule with retraining to `sparsity`, as a nested experiment run."""
     target = config.replace(final_sparsity=sparsity,
                             initial_sparsity=min(config.initial_sparsity, sparsity))
     result = experiment.run(target, parent_run_id=parent, tags=tags,
                             extra_params={"method": "gradual", "requested_sparsity": sparsity},
                             outputs=experiment.Outputs(export=False, keep_model=False),
-                            name=point_name("gradual", sparsity, 0))
+                            name=name)
     keys = ("test_accuracy", "test_loss", "sparsity")
     metrics = {k: v for k, v in result.metrics.items()
                if k in keys or k.startswith(("sparsity/", "channel_sparsity"))}
@@ -110,6 +116,8 @@ def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str |
 
     splits = data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)
     start = experiment.starting_point(base, splits)  # refused before any run exists
+    for _, distribution, _ in sweep.series(base.sparsity_distribution):
+        sensitivity_curves.curves_of(base.replace(sparsity_distribution=distribution))
     mlt.check_store(experiment_name, tracking_uri)
     params = {**sweep.to_dict(), **{f"base.{k}": v for k, v in base.to_dict().items()}}
     name = f"sweep-{describe.short_name(base.model)}-{describe.short_name(base.dataset)}"
@@ -121,27 +129,30 @@ def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str |
         kernels = train.prunable_kernels(dense, base)
         dense_latency = export.latency_us(export.to_tflite(dense), splits.x_test[0],
                                           base.latency_runs)
-        for method in sweep.method_list():
+        for method, distribution, label in sweep.series(base.sparsity_distribution):
+            shared = base.replace(sparsity_distribution=distribution)
             for sparsity in sweep.sparsity_list():
                 point_tags = {"method": method, "requested_sparsity": sparsity,
+                              "sparsity_distribution": distribution,
                               "finetune_epochs": sweep.finetune_epochs,
                               "pretrain_run_id": pretrain_run_id or "", "dataset": base.dataset,
                               "model": base.model}
+                name = point_name(label, sparsity, sweep.finetune_epochs)
                 if METHODS.get(method) is None:
-                    metrics, run_id, model = gradual(base, sparsity, parent, point_tags)
+                    metrics, run_id, model = gradual(shared, sparsity, parent, point_tags, name)
                 else:
-                    metrics, model = one_shot(dense, kernels, method, sparsity, splits, base,
+                    metrics, model = one_shot(dense, kernels, method, sparsity, splits, shared,
                                               dense_latency, sweep.finetune_epochs)
-                    run_id = mlt.child_run(parent, point_name(method, sparsity,
-                                                              sweep.finetune_epochs),
+                    run_id = mlt.child_run(parent, name,
                                            {"method": method, "requested_sparsity": sparsity,
+                                            "sparsity_distribution": distribution,
                                             "finetune_epochs": sweep.finetune_epochs},
                                            metrics, {**point_tags, "pruning.role": "sweep_point"})
-                point = Point(method, sparsity, metrics, run_id)
+                point = Point(label, sparsity, metrics, run_id)
                 points.append(point)
                 if register_model:
                     shipped[run_id] = model
-                print_line(f"{method:8s} {sparsity:5.0%}: test accuracy "
+                print_line(f"{label:8s} {sparsity:5.0%}: test accuracy "
                            f"{metrics['test_accuracy']:.4f}, sparsity {metrics['sparsity']:.4f}")
         best = best_point(points)
         _summarize(parent, points, base, dense_latency, mlt, best)

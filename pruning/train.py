@@ -18,7 +18,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
 )
 
 from . import masks as mask_math
-from . import distributions, model_checks, policies, schedules
+from . import distributions, model_checks, policies, schedules, sensitivity_curves
 from .observers import Observer
 from .schedules import steps_per_epoch
 
@@ -215,7 +215,8 @@ def layer_targets(model, config) -> dict[str, tuple[float, float]]:
     config.sparsity_distribution shares the model-wide targets out."""
     shapes = {name: kernel.shape for name, kernel in prunable_kernels(model, config).items()}
     return distributions.layer_sparsities(config.sparsity_distribution, shapes,
-                                          *config.sparsity_targets())
+                                          *config.sparsity_targets(),
+                                          sensitivity_curves.curves_of(config))
 
 
 def target_sparsity(step: int, window: schedules.Window, config) -> float:

@@ -111,6 +111,28 @@ def test_sweep_creates_a_child_run_per_point_and_plots(store):
             "plots/loss_vs_sparsity.png"} <= files
 
 
+def test_series_are_methods_times_distributions_global_once():
+    config = SweepConfig(methods="weight,global,unit", distributions="uniform,erk")
+    assert config.series("uniform") == [
+        ("weight", "uniform", "weight-uniform"), ("weight", "erk", "weight-erk"),
+        ("global", "uniform", "global"),
+        ("unit", "uniform", "unit-uniform"), ("unit", "erk", "unit-erk")]
+    assert SweepConfig(methods="weight").series("erk") == [("weight", "erk", "weight")]
+
+
+def test_one_shot_weight_pruning_follows_the_distribution(dense):
+    model, splits = dense
+    config = ExperimentConfig(dataset="synthetic", batch_size=64, sparsity_distribution="erk")
+    kernels = train.prunable_kernels(model, config)
+    metrics, _ = sweep.one_shot(model, kernels, "weight", 0.8, splits, config, 1.0, 0)
+    expected = train.layer_targets(model, config.replace(initial_sparsity=0.0,
+                                                         final_sparsity=0.8))
+    assert metrics["sparsity"] == pytest.approx(0.8, abs=1e-3)
+    for layer, (_, final) in expected.items():
+        assert metrics[f"sparsity/{layer}"] == pytest.approx(final, abs=1e-3)
+    assert expected["fc1"][1] != pytest.approx(expected["fc2"][1], abs=0.01)
+
+
 def test_best_point_is_the_sparsest_within_a_point_of_dense():
     P = sweep.Point
     points = [P("weight", 0.0, {"sparsity": 0.0, "test_accuracy": 0.95}, "a"),
@@ -124,7 +146,9 @@ def test_best_point_is_the_sparsest_within_a_point_of_dense():
 @pytest.mark.parametrize("changes,fragment", [({"sparsities": "0.5,1.2"}, "outside [0, 1)"),
                                               ({"sparsities": "half"}, "comma-separated"),
                                               ({"methods": "weight,magic"}, "unknown method"),
-                                              ({"finetune_epochs": -1}, "finetune_epochs")])
+                                              ({"finetune_epochs": -1}, "finetune_epochs"),
+                                              ({"distributions": "uniform,zipf"},
+                                               "unknown sparsity_distribution 'zipf'")])
 def test_bad_sweep_config(changes, fragment):
     with pytest.raises(ConfigError, match=re.escape(fragment)):
         SweepConfig(**changes)

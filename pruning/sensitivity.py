@@ -1,0 +1,134 @@
+"""Sensitivity analysis: each prunable layer (or channel group) pruned alone, at once, at
+several sparsities, the rest of the model untouched; the validation accuracy of each.
+
+What it answers: which layers can lose most before the model notices. Its curves feed
+`sparsity_distribution = "sensitivity"` (pruning.distributions). *How* a layer is pruned
+is its granularity's probe (GRANULARITIES[...].probe): single weights by magnitude, or
+whole channels by channel_score, with everything tied to them.
+"""
+from __future__ import annotations
+
+import tf_keras as keras
+
+from . import data, describe, experiment, methods, plots, structured, train
+from . import sensitivity_curves as curves_file
+from .granularities import GRANULARITIES
+
+
+class WeightProbe:
+    """A copy of the dense model whose layers lose their smallest weights one at a time."""
+
+    def __init__(self, dense, config):
+        self.model = keras.models.clone_model(dense)
+        self.model.set_weights(dense.get_weights())
+        self.kernels = train.prunable_kernels(self.model, config)
+        self.units = {name: kernel.shape for name, kernel in self.kernels.items()}
+
+    def prune(self, name: str, sparsity: float) -> None:
+        kernel = self.kernels[name]
+        self._set(name, kernel * methods.weight_masks({name: kernel}, sparsity)[name])
+
+    def restore(self, name: str) -> None:
+        self._set(name, self.kernels[name])
+
+    def _set(self, name, kernel) -> None:
+        layer = self.model.get_layer(name)
+        layer.set_weights([kernel, *layer.get_weights()[1:]])
+
+
+class ChannelProbe:
+    """A copy of the dense model whose channel groups lose channels one group at a time,
+    with the weights tied to them (next layer's inputs, BatchNorm, depthwise)."""
+
+    def __init__(self, dense, config, kinds):
+        self.config = config
+        self.model, self.masks = structured.prepare(dense, config, kinds)
+        self.original = self.model.get_weights()
+        self.units = {g.key: g.shape for g in self.masks.plan.groups}
+
+    def prune(self, key: str, sparsity: float) -> None:
+        self.masks.update({k: sparsity if k == key else 0.0 for k in self.units}, self.config)
+
+    def restore(self, key: str) -> None:
+        self.model.set_weights(self.original)
+
+
+def analyse(dense, splits, config, sparsities, print_line=None):
+    """(validation accuracy of `dense`, {layer or group: [(sparsity, val accuracy)]})."""
+    probe = GRANULARITIES.get(config.granularity).probe(dense, config)
+
+    def accuracy() -> float:
+        return train.evaluate(probe.model, splits.x_val, splits.y_val,
+                              config.batch_size)["accuracy"]
+
+    baseline, out = accuracy(), {}
+    for unit in probe.units:
+        out[unit] = []
+        for sparsity in sparsities:
+            probe.prune(unit, sparsity)
+            out[unit].append((sparsity, accuracy()))
+            probe.restore(unit)
+        if print_line:
+            print_line(f"{unit}: " + ", ".join(f"{s:.0%} {a:.4f}" for s, a in out[unit])
+                       + f" (unpruned {baseline:.4f})")
+    return baseline, out
+
+
+def table(baseline: float, accuracies: dict[str, list[tuple]]) -> str:
+    """Markdown: one row per layer, the accuracy drop in points at each sparsity."""
+    sparsities = [s for s, _ in next(iter(accuracies.values()))]
+    rows = ["| layer | " + " | ".join(f"{s:.0%}" for s in sparsities) + " |",
+            "|---" * (len(sparsities) + 1) + "|"]
+    rows += [f"| {name} | " + " | ".join(f"{(baseline - a) * 100:+.2f}" for _, a in points)
+             + " |" for name, points in accuracies.items()]
+    return "\n".join(rows) + "\n"
+
+
+def run_sensitivity(base, sparsities, experiment_name=None, tracking_uri=None,
+                    print_line=print) -> tuple[str, float, dict]:
+    """The analysis of `base`'s dense model as one MLflow run; returns (run id, baseline,
+    accuracies)."""
+    from . import tracking as mlt
+
+    splits = data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)
+    start = experiment.starting_point(base, splits)  # refused before any run exists
+    mlt.check_store(experiment_name, tracking_uri)
+    name = (f"sensitivity-{base.granularity}-{describe.short_name(base.model)}-"
+            f"{describe.short_name(base.dataset)}")
+    params = {**base.to_dict(), "sparsities": ",".join(f"{s:g}" for s in sparsities)}
+    tags = {mlt.ROLE: "sensitivity", "dataset": base.dataset, "model": base.model,
+            "granularity": base.granularity, "recipe": base.recipe}
+    with mlt.experiment_run(params, name, tags) as run_id:
+        dense, pretrain_run_id = experiment.ensure_pretrained(base, splits, start, run_id)
+        baseline, accuracies = analyse(dense, splits, base, sparsities, print_line)
+        _log(run_id, base, baseline, accuracies, pretrain_run_id, mlt)
+    return run_id, baseline, accuracies
+
+
+def _log(run_id, base, baseline, accuracies, pretrain_run_id, mlt) -> None:
+    # One chart per layer in the MLflow UI: accuracy at step = sparsity in percent.
+    for i, s in enumerate(s for s, _ in next(iter(accuracies.values()))):
+        mlt.log_results(run_id, {f"sensitivity/{name}": points[i][1]
+                                 for name, points in accuracies.items()}, {},
+                        step=round(s * 100))
+    mlt.log_results(run_id, {"baseline_val_accuracy": baseline},
+                    {"pretrain_run_id": pretrain_run_id or ""})
+    mlt.log_text(run_id, curves_file.to_json(base.granularity, baseline, accuracies),
+                 curves_file.FILE)
+    text = table(baseline, accuracies)
+    mlt.log_text(run_id, text, "sensitivity.md")
+    title = f"{base.model} on {base.dataset}, {base.granularity}s pruned one layer at a time"
+    figures = {"plots/sensitivity_curves.png": plots.sensitivity_curves(baseline, accuracies,
+                                                                        title),
+               "plots/sensitivity_heatmap.png": plots.sensitivity_heatmap(baseline, accuracies,
+                                                                          title)}
+    mlt.log_figures(run_id, figures)
+    plots.close(figures.values())
+    use = (f"--sparsity-distribution sensitivity --sensitivity runs:/{run_id}/"
+           f"{curves_file.FILE}")
+    mlt.set_tags(run_id, {"mlflow.note.content":
+                          f"**Sensitivity** of {base.model} on {base.dataset} "
+                          f"({base.granularity}s; validation accuracy unpruned "
+                          f"{baseline:.4f}): accuracy lost, in points, with one layer pruned "
+                          f"at a time.\n\n{text}\nTo prune by it, add to this model's "
+                          f"`pruning run`: `{use}`\n"})
