@@ -120,6 +120,12 @@ class ExperimentConfig(Conversions):
                             "pruning (tfmot Default8BitPrunePreserveQuantizeScheme); its int8 "
                             "TFLite is measured beside the post-training one; 0: none")
     qat_lr: float = _f(1e-4, "Adam learning rate of quantization-aware training")
+    clusters: int = _f(0, "weight sharing after pruning: tfmot's sparsity-preserving "
+                          "clustering to this many values per pruned kernel (e.g. 16: 4-bit "
+                          "codes, a smaller gzipped file); 0: none")
+    cluster_epochs: int = _f(2, "epochs of training the shared values (zeros held) when "
+                                "clusters > 0")
+    cluster_lr: float = _f(1e-4, "Adam learning rate of that training")
     tflite_sparse: bool = _f(False, "also convert the pruned model with TFLite's "
                                     "EXPERIMENTAL_SPARSITY (zeros not stored) and measure "
                                     "its size, accuracy and latency")
@@ -162,10 +168,17 @@ class ExperimentConfig(Conversions):
             if getattr(self, name) < 1:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 1")
         for name in ("mask_log_every", "input_size", "seed", "weight_decay", "shift_pixels",
-                     "qat_epochs", "pretrain_epochs"):
+                     "qat_epochs", "pretrain_epochs", "cluster_epochs"):
             if (getattr(self, name) or 0) < 0:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 0")
-        for name in ("pretrain_lr", "retrain_lr", "qat_lr", "power", "alpha"):
+        if self.clusters and not 2 <= self.clusters <= 256:
+            raise ConfigError("clusters", f"clusters={self.clusters}: allowed 0 (none) or 2 to "
+                              "256 (int8 holds 256 values)")
+        if self.clusters and self.qat_epochs:
+            raise ConfigError("clusters", f"clusters={self.clusters} with qat_epochs="
+                              f"{self.qat_epochs}: quantization-aware training would move the "
+                              "shared values apart; use one of them")
+        for name in ("pretrain_lr", "retrain_lr", "qat_lr", "cluster_lr", "power", "alpha"):
             if getattr(self, name) <= 0:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be > 0")
         for f in dataclasses.fields(self):

@@ -41,8 +41,9 @@ def run_name(config) -> str:
     if config.schedule == "constant_sparsity":
         return f"{_what(config)}-const{config.final_sparsity:.0%}"
     shared = "" if config.sparsity_distribution == "uniform" else f"-{config.sparsity_distribution}"
+    codes = f"-c{config.clusters}" if config.clusters else ""
     return (f"{_what(config)}-{_structure(config)}"
-            f"{config.initial_sparsity:.0%}to{config.final_sparsity:.0%}{shared}")
+            f"{config.initial_sparsity:.0%}to{config.final_sparsity:.0%}{shared}{codes}")
 
 
 def model_name(config) -> str:

@@ -146,6 +146,14 @@ def _execute(config, splits, window, start, recorder, observers, outputs: Output
         dense, splits, config, window, [*recorder.observers, *observers],
         step_offset=len(dense_history))
     shipped, retrain_history = pruned.shipped, pruned.history
+    if config.clusters:  # weight sharing: what ships is the clustered model
+        from . import clustering
+
+        shipped, shared_history = clustering.share_weights(
+            shipped, splits, config, [*recorder.observers, *observers],
+            step_offset=len(dense_history) + len(retrain_history))
+        retrain_history = retrain_history + shared_history
+        pruned.metrics.update(clustering.distinct_values(shipped, config))
     _status(observers, "evaluating the pruned model")
     metrics = {**dense_metrics, **pruned.metrics,
                **_final_metrics(shipped, splits, config, outputs.test_set)}

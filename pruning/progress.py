@@ -25,6 +25,8 @@ class Progress(Observer):
         # Steps run on across the phases; quantization-aware epochs report qat_* metrics.
         for phase, total, prefix in (("pretrain", c.dense_epochs, ""),
                                      ("retrain", c.retrain_epochs, ""),
+                                     ("cluster", c.cluster_epochs if c.clusters else 0,
+                                      "cluster_"),
                                      ("qat", c.qat_epochs, "qat_")):
             if step < first + total:
                 break

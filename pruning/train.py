@@ -271,7 +271,7 @@ def retrain(dense_model, splits, config, window: schedules.Window, observers=(),
     return model, history
 
 
-class _Prefixed(Observer):
+class Prefixed(Observer):
     """Passes epochs on under prefixed names: a phase's own metric series."""
 
     def __init__(self, prefix: str, observers):
@@ -296,7 +296,7 @@ def quantization_aware(pruned, splits, config, observers=(), step_offset: int = 
     observers as qat_* metrics."""
     model = quantize_model(pruned)
     phase = Phase("qat", config.qat_epochs, config.qat_lr, step_offset)
-    history = fit(model, splits, config, phase, [_Prefixed("qat_", observers)])
+    history = fit(model, splits, config, phase, [Prefixed("qat_", observers)])
     return model, history
 
 
