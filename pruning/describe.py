@@ -73,7 +73,7 @@ def figures(config, history, window, final_metrics, snapshots=(), pixel_layer=No
     curve = list(range(window.begin_step, window.end_step + 1))
     schedule = [fn(s, initial, final, window.begin_step, window.end_step, config.power)
                 for s in curve]
-    retrain = history[config.dense_epochs:]
+    retrain = history[config.dense_epochs:config.dense_epochs + config.retrain_epochs]
     spe = window.total_steps // config.retrain_epochs
     actual_steps = [(i + 1) * spe for i in range(len(retrain))]
     title = run_name(config)

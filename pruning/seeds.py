@@ -54,7 +54,7 @@ def table(seeds: tuple[int, ...], per_seed: list[dict[str, float]], run_ids=None
     stats = summarize(per_seed)
     rows = ["| seed | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for i, (seed, metrics) in enumerate(zip(seeds, per_seed)):
-        run = f" (run `{run_ids[i]}`)" if run_ids and run_ids[i] else ""
+        run = f" (run `{run_ids[i][:8]}`)" if run_ids and run_ids[i] else ""
         rows.append(f"| {seed}{run} | " + " | ".join(_fmt(k, metrics[k]) for k in keys) + " |")
     rows.append("| mean +- std | " + " | ".join(
         f"{_fmt(k, stats[k + '_mean'])} +- {_fmt(k, stats[k + '_std'])}" for k in keys) + " |")

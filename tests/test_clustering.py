@@ -2,6 +2,7 @@
 and the zeros pruning made, and the run logs the phase."""
 import numpy as np
 import pytest
+from mlflow.tracking import MlflowClient
 
 from pruning import experiment, train
 from pruning.config import ExperimentConfig
@@ -9,9 +10,9 @@ from pruning.errors import ConfigError
 from pruning.progress import Progress
 
 
-def test_clustered_run_ships_few_values_and_keeps_the_zeros(tiny, capsys):
+def test_clustered_run_ships_few_values_and_keeps_the_zeros(tiny, store, capsys):
     config = tiny.replace(clusters=4, cluster_epochs=1, final_sparsity=0.8)
-    result = experiment.run(config, tracking=False, observers=[Progress(config)])
+    result = experiment.run(config, observers=[Progress(config)], experiment_name="c")
     kernels = train.prunable_kernels(result.pruned_model, config)
     for name, kernel in kernels.items():
         assert len(np.unique(kernel[kernel != 0])) <= 4, name
@@ -20,6 +21,12 @@ def test_clustered_run_ships_few_values_and_keeps_the_zeros(tiny, capsys):
     assert m["cluster_values"] <= 4 and m["sparsity"] == pytest.approx(0.8, abs=0.01)
     assert len(result.history) == 2 + 2 + 1  # dense, pruning, clustering epochs
     assert "[cluster 1/1] loss" in capsys.readouterr().err
+    run = MlflowClient().get_run(result.run_id)
+    assert run.info.run_name.endswith("-c4") and run.data.metrics["cluster_values"] <= 4
+    logged = MlflowClient().get_metric_history(result.run_id, "cluster_accuracy")
+    assert [m.step for m in logged] == [4]  # after 2 dense and 2 pruning epochs
+    artifacts = {a.path for a in MlflowClient().list_artifacts(result.run_id, "plots")}
+    assert "plots/sparsity_schedule.png" in artifacts
     assert m["test_accuracy"] > 0 and m["tflite_int8_bytes_gzip"] > 0
 
 

@@ -25,11 +25,14 @@ def _config(argv):
 
 def test_every_pair_recipe_is_found_and_valid():
     assert recipes.names() == ["cifar10_mobilenetv2", "fashion_mnist_cnn", "fashion_mnist_mlp",
-                               "mnist_mlp"]
+                               "mnist_mlp", "mnist_mlp_40x"]
     for name in recipes.names():
         values = recipes.load(name)
-        assert recipes.for_pair(values["dataset"], values["model"]) == name
+        # a pair's own recipe, or one named on purpose (--recipe mnist_mlp_40x)
+        assert recipes.for_pair(values["dataset"], values["model"]) == \
+            name.removesuffix("_40x")
         ExperimentConfig.from_dict(values)  # every recipe is a valid config
+    assert _config(["--recipe", "mnist_mlp_40x"]).clusters == 16
 
 
 def test_a_pair_with_a_recipe_starts_from_it_and_flags_override():

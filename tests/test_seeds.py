@@ -39,9 +39,9 @@ def test_summarize_of_one_seed_has_no_spread():
 def test_table_rows_per_seed_then_mean_and_min():
     per_seed = [{"test_accuracy": 0.98, "size_reduction": 20.0},
                 {"test_accuracy": 0.99, "size_reduction": 22.0}]
-    assert seeds.table((0, 1), per_seed, ["r0", "r1"]).splitlines() == [
+    assert seeds.table((0, 1), per_seed, ["r0000000x", "r1"]).splitlines() == [
         "| seed | test_accuracy | size_reduction |", "|---|---|---|",
-        "| 0 (run `r0`) | 0.9800 | 20.0 |", "| 1 (run `r1`) | 0.9900 | 22.0 |",
+        "| 0 (run `r0000000`) | 0.9800 | 20.0 |", "| 1 (run `r1`) | 0.9900 | 22.0 |",
         "| mean +- std | 0.9850 +- 0.0071 | 21.0 +- 1.4 |", "| min | 0.9800 | 20.0 |"]
 
 
@@ -66,6 +66,6 @@ def test_run_over_seeds_nests_one_run_per_seed_under_a_parent(store, capsys, tmp
     assert m["test_accuracy_std"] == pytest.approx(abs(accuracies[0] - accuracies[1]) / 2 ** 0.5)
     assert "size_reduction_std" in m and "int8_latency_us_mean" in m
     text = open(client.download_artifacts(parent.info.run_id, "seeds.md", str(tmp_path))).read()
-    assert f"| 5 (run `{by_seed[5].info.run_id}`)" in text and "| mean +- std |" in text
+    assert f"| 5 (run `{by_seed[5].info.run_id[:8]}`)" in text and "| mean +- std |" in text
     assert "over seeds 0,5: test accuracy" in out and "seed 5: test accuracy" in out
 
