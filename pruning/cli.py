@@ -76,37 +76,27 @@ def build_parser() -> argparse.ArgumentParser:
                      "per seed under a parent logging <metric>_mean, _std and _min; "
                      "replaces --seed")
     _add_config_flags(run, ExperimentConfig, EXPERIMENT_FLAGS)
-    tune = sub.add_parser(
-        "tune", help="Optuna search over the retraining schedule; a parent MLflow run per "
-        "study, a child run per trial",
-        description="Search retraining epochs and schedule parameters with Optuna. The "
-        "experiment flags set the base every trial starts from; the search space overrides "
-        "them. Several processes with the same --study-name and --storage share the study.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    _add_tracking_flags(tune)
-    _add_config_flags(tune, TuneConfig, "study parameters")
-    _add_config_flags(tune, ExperimentConfig, EXPERIMENT_FLAGS + "; the base of every trial")
-    sweep = sub.add_parser(
-        "sweep", help="one-shot (and gradual) pruning of one dense model at many "
-        "sparsities with several methods; a child run per point",
-        description="Weight vs unit (neuron) pruning, flat (global) vs layer-wise, and "
-        "tfmot's gradual pruning, as accuracy and loss against sparsity.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    _add_tracking_flags(sweep)
-    _add_config_flags(sweep, SweepConfig, "sweep parameters")
-    _add_config_flags(sweep, ExperimentConfig, EXPERIMENT_FLAGS + "; the dense model and "
-                      "the gradual method's settings")
-    sensitivity = sub.add_parser(
-        "sensitivity", help="prune each layer (or channel group) alone at several "
-        "sparsities; curves, a heat map, and per-layer targets for "
-        "sparsity_distribution=sensitivity",
-        description="One-shot pruning of one layer at a time of the dense model (cached), "
-        "validation accuracy at each sparsity; one MLflow run with sensitivity.json.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    _add_tracking_flags(sensitivity)
-    _add_config_flags(sensitivity, SensitivityConfig, "sensitivity parameters")
-    _add_config_flags(sensitivity, ExperimentConfig, EXPERIMENT_FLAGS + "; the dense model "
-                      "and the granularity and pruning_policy analysed")
+    _around_a_base(sub, "tune", TuneConfig, "study parameters", "the base of every trial",
+                   help="Optuna search over the retraining schedule; a parent MLflow run per "
+                   "study, a child run per trial",
+                   description="Search retraining epochs and schedule parameters with Optuna. "
+                   "The experiment flags set the base every trial starts from; the search "
+                   "space overrides them. Several processes with the same --study-name and "
+                   "--storage share the study.")
+    _around_a_base(sub, "sweep", SweepConfig, "sweep parameters",
+                   "the dense model and the gradual method's settings",
+                   help="one-shot (and gradual) pruning of one dense model at many "
+                   "sparsities with several methods; a child run per point",
+                   description="Weight vs unit (neuron) pruning, flat (global) vs layer-wise, "
+                   "and tfmot's gradual pruning, as accuracy and loss against sparsity.")
+    _around_a_base(sub, "sensitivity", SensitivityConfig, "sensitivity parameters",
+                   "the dense model and the granularity and pruning_policy analysed",
+                   help="prune each layer (or channel group) alone at several sparsities; "
+                   "curves, a heat map, and per-layer targets for "
+                   "sparsity_distribution=sensitivity",
+                   description="One-shot pruning of one layer at a time of the dense model "
+                   "(cached), validation accuracy at each sparsity; one MLflow run with "
+                   "sensitivity.json.")
     report = sub.add_parser(
         "report", help="compare finished runs of an experiment: frontier, sizes, latencies",
         description="Reads finished runs from MLflow (nothing is re-run) and writes "
@@ -130,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 EXPERIMENT_FLAGS = "experiment parameters (MLproject names with dashes)"
+
+
+def _around_a_base(sub, name: str, cls, own: str, base: str, **text) -> None:
+    """A command with parameters of its own (`cls`) around a base experiment."""
+    parser = sub.add_parser(name, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                            **text)
+    _add_tracking_flags(parser)
+    _add_config_flags(parser, cls, own)
+    _add_config_flags(parser, ExperimentConfig, f"{EXPERIMENT_FLAGS}; {base}")
+
 # A recipe's table of each command's own parameters.
 SECTIONS = {TuneConfig: "tune", SweepConfig: "sweep", SensitivityConfig: "sensitivity"}
 
