@@ -10,6 +10,9 @@ def sensitivity_command(args) -> int:
     from .cli import _announce, config_from_args
     from .search_configs import SensitivityConfig
 
+    if args.register_model:
+        raise UserError("register_model: a sensitivity analysis ships no model; register one "
+                        "with `pruning run` by its curves")
     base = config_from_args(args)
     if base.sparsity_distribution == "sensitivity":
         base = base.replace(sparsity_distribution="uniform")  # the curves measure layers alone
