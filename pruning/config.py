@@ -202,6 +202,10 @@ class ExperimentConfig(Conversions):
             raise ConfigError("sparsity_distribution", f"sparsity_distribution="
                               f"{self.sparsity_distribution!r} needs unstructured pruning "
                               "with pruning_policy all or pointwise; use uniform")
+        if self.sparsity_distribution == "sensitivity" and not self.sensitivity:
+            raise ConfigError("sensitivity", "sensitivity: sparsity_distribution=sensitivity "
+                              "needs the curves of a `pruning sensitivity` run: sensitivity="
+                              "runs:/<run_id>/sensitivity.json or a path to that file")
         if self.granularity != "weight":
             for name, wrong, why in (
                     ("sparsity_m_by_n", bool(self.sparsity_m_by_n), "M-by-N gates weights"),

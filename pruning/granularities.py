@@ -4,7 +4,8 @@ whole channels of convs and units of Dense layers.
 Each granularity says how it checks a model before any run, how it prunes while
 retraining (and one layer at a time, for sensitivity analysis), and how the result
 becomes the model that ships: stripped of tfmot's wrappers (`weight`), or rebuilt
-smaller (`unit`, `channel`). Importing this module imports no TensorFlow (the config validates names against it).
+smaller (`unit`, `channel`). Importing this module imports no TensorFlow (the config
+validates names against it).
 """
 from __future__ import annotations
 

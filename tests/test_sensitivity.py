@@ -71,11 +71,12 @@ def test_the_file_round_trips_and_names_what_is_wrong(tmp_path):
         sensitivity_curves.curves_of(config)
     (tmp_path / "bad.json").write_text("{}")
     for source, fragment in ((str(tmp_path / "bad.json"), "is not the sensitivity.json"),
-                             (str(tmp_path / "none.json"), "cannot read"),
-                             ("", "needs the curves of a `pruning sensitivity` run")):
+                             (str(tmp_path / "none.json"), "cannot read")):
         with pytest.raises(ConfigError, match=fragment) as e:
             sensitivity_curves.load(source)
         assert e.value.parameter == "sensitivity"
+    with pytest.raises(ConfigError, match="needs the curves of a `pruning sensitivity` run"):
+        ExperimentConfig(sparsity_distribution="sensitivity")
 
 
 def test_channel_probe_prunes_one_group_and_restores_it():
