@@ -89,7 +89,8 @@ def run_seeds(config, seeds: tuple[int, ...], tracking: bool = True, progress=No
         observers = [progress(seeded, f"seed {seed} ")] if progress else []
         # The caller checked the config's own seed; another seed splits the data anew.
         result = experiment.run(seeded, tracking=tracking, observers=observers,
-                                parent_run_id=parent, name=f"{describe.run_name(seeded)}-seed{seed}",
+                                parent_run_id=parent,
+                                name=f"{describe.run_name(seeded)}-seed{seed}",
                                 checked=checked if seed == config.seed else None)
         print_line(f"seed {seed}: " + describe.result_line(result.config, result.metrics))
         return result
