@@ -238,7 +238,8 @@ def _sweep(args) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "tune": _tune, "sweep": _sweep, "sensitivity": cli_commands.sensitivity_command,
+COMMANDS = {"run": _run, "tune": _tune, "sweep": _sweep,
+            "sensitivity": cli_commands.sensitivity_command,
             "report": cli_commands.report_command, "runs": cli_commands.runs_command}
 
 
