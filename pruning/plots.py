@@ -227,9 +227,11 @@ def sensitivity_heatmap(baseline: float, accuracies: dict[str, list[tuple]], tit
     image = ax.imshow(drops, cmap="Reds", aspect="auto", vmin=0)
     ax.set_xticks(range(len(sparsities)), [f"{s:.0%}" for s in sparsities])
     ax.set_yticks(range(len(names)), names, fontsize=7)
+    dark = 0.6 * max(max(row) for row in drops)  # white text where the red is deep
     for i, row in enumerate(drops):
         for j, value in enumerate(row):
-            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=7)
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=7,
+                    color="white" if value > dark else "black")
     fig.colorbar(image, ax=ax, label="accuracy lost (points)")
     ax.set_xlabel("sparsity of that layer alone")
     ax.set_title(title, fontsize=9)
