@@ -92,16 +92,19 @@ def summarize(study, base, tune, parent, url, mlt, register_model=None) -> Study
 
 
 def _best_test_accuracy(best, base, parent, mlt) -> float:
-    """The test set, once, for the best trial only (again only if the best changed)."""
+    """The test set, once, for the best trial only (again only if the best changed).
+
+    Run id and accuracy share one tag: workers of one study summarize the same parent,
+    and two tags written one after the other let a worker read the id without its accuracy."""
     run_id = best.user_attrs["mlflow_run_id"]
-    tags = mlt.run_tags(parent)
-    if tags.get("best_test_run_id") == run_id:
-        return float(tags["best_test_accuracy"])
+    cached = json.loads(mlt.run_tags(parent).get("best_test", "{}"))
+    if cached.get("run_id") == run_id:
+        return float(cached["accuracy"])
     splits = data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)
     model = mlt.load_pyfunc(best.user_attrs["mlflow_model_id"])
     probabilities = np.asarray(model.predict(splits.x_test))
     accuracy = float(np.mean(probabilities.argmax(-1) == splits.y_test))
-    mlt.set_tags(parent, {"best_test_run_id": run_id, "best_test_accuracy": accuracy})
+    mlt.set_tags(parent, {"best_test": json.dumps({"run_id": run_id, "accuracy": accuracy})})
     return accuracy
 
 

@@ -1,4 +1,5 @@
 """Optuna studies against a real temporary MLflow store and Optuna storage."""
+import json
 import os
 import subprocess
 import sys
@@ -79,6 +80,10 @@ def test_parent_has_the_study_and_the_best(study):
     metrics = parent.data.metrics
     assert metrics["n_trials"] == 6 and metrics["best_value"] == resumed.best_values[0][0]
     assert 0 <= metrics["best_test_accuracy"] <= 1
+    # the test set's figure and the run it belongs to travel in one tag (workers race on it)
+    cached = json.loads(parent.data.tags["best_test"])
+    assert cached == {"run_id": parent.data.tags["best_run_id"],
+                      "accuracy": metrics["best_test_accuracy"]}
     files = set(_artifacts(resumed.parent_run_id))
     assert {"best_config.toml", "best_params.json", "plots/optimization_history.png",
             "plots/parallel_coordinate.png", "plots/param_importances.png"} <= files
