@@ -116,6 +116,11 @@ class ExperimentConfig(Conversions):
     sparsity_m_by_n: str = _f("", "M,N: tfmot M-by-N structured pruning, M zeros in every N "
                                   "consecutive input weights (e.g. 2,4: 50%), in place of "
                                   "initial/final_sparsity; empty: unstructured")
+    distill_weight: float = _f(0.0, "distillation from the dense model while pruning: the "
+                                    "share of the retraining loss that follows its softened "
+                                    "outputs (0: labels only; 1: the dense model only)")
+    distill_temperature: float = _f(4.0, "temperature T that softens both models' outputs "
+                                         "for distillation (the soft term is scaled by T^2)")
     qat_epochs: int = _f(0, "epochs of pruning-preserving quantization-aware training after "
                             "pruning (tfmot Default8BitPrunePreserveQuantizeScheme); its int8 "
                             "TFLite is measured beside the post-training one; 0: none")
@@ -178,7 +183,8 @@ class ExperimentConfig(Conversions):
             raise ConfigError("clusters", f"clusters={self.clusters} with qat_epochs="
                               f"{self.qat_epochs}: quantization-aware training would move the "
                               "shared values apart; use one of them")
-        for name in ("pretrain_lr", "retrain_lr", "qat_lr", "cluster_lr", "power", "alpha"):
+        for name in ("pretrain_lr", "retrain_lr", "qat_lr", "cluster_lr", "power", "alpha",
+                     "distill_temperature"):
             if getattr(self, name) <= 0:
                 raise ConfigError(name, f"{name}={getattr(self, name)} must be > 0")
         for f in dataclasses.fields(self):
@@ -188,6 +194,9 @@ class ExperimentConfig(Conversions):
                                   f"{limit}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError("val_fraction", f"val_fraction={self.val_fraction} is outside (0, 1)")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ConfigError("distill_weight", f"distill_weight={self.distill_weight} is "
+                              "outside [0, 1]")
         if not 0.0 <= self.bn_momentum < 1.0:
             raise ConfigError("bn_momentum", f"bn_momentum={self.bn_momentum} is outside [0, 1)")
         if not 0.0 <= self.begin_fraction < self.end_fraction <= 1.0:

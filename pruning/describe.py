@@ -41,9 +41,10 @@ def run_name(config) -> str:
     if config.schedule == "constant_sparsity":
         return f"{_what(config)}-const{config.final_sparsity:.0%}"
     shared = "" if config.sparsity_distribution == "uniform" else f"-{config.sparsity_distribution}"
+    taught = f"-kd{config.distill_weight:g}" if config.distill_weight else ""
     codes = f"-c{config.clusters}" if config.clusters else ""
     return (f"{_what(config)}-{_structure(config)}"
-            f"{config.initial_sparsity:.0%}to{config.final_sparsity:.0%}{shared}{codes}")
+            f"{config.initial_sparsity:.0%}to{config.final_sparsity:.0%}{shared}{taught}{codes}")
 
 
 def model_name(config) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import (__version__, describe, measure, model_checks, model_sources,
-               models, preflight, schedules, train)
+               models, preflight, quantization, schedules, train)
 from .config import ExperimentConfig
 from .granularities import GRANULARITIES
 from .recorders import Offline, PretrainOnly, Tracked
@@ -159,7 +159,7 @@ def _execute(config, splits, window, start, recorder, observers, outputs: Output
                **_final_metrics(shipped, splits, config, outputs.test_set)}
     qat = None
     if config.qat_epochs and outputs.export:  # QAT only feeds the int8 export
-        qat, _ = train.quantization_aware(
+        qat, _ = quantization.quantization_aware(
             shipped, splits, config, [*recorder.observers, *observers],
             step_offset=len(dense_history) + len(retrain_history))
         metrics["qat_sparsity"] = train.sparsity_metrics(

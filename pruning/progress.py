@@ -35,6 +35,8 @@ class Progress(Observer):
         line = (f"[{phase} {epoch}/{total}] loss {metrics[prefix + 'loss']:.4f} "
                 f"acc {metrics[prefix + 'accuracy']:.4f} "
                 f"val_acc {metrics[prefix + 'val_accuracy']:.4f}")
+        if "distill_loss" in metrics:  # loss is the labels' term; this the dense model's
+            line += f" distill {metrics['distill_loss']:.4f}"
         if "channel_sparsity" in metrics:  # structured: the schedule counts channels
             line += (f" {c.granularity}s removed {metrics['channel_sparsity']:.3f}/"
                      f"{metrics['target_sparsity']:.3f} (weights {metrics['sparsity']:.3f})")

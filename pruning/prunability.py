@@ -2,7 +2,7 @@
 any run or training, because tfmot itself only refuses when it wraps the model."""
 from __future__ import annotations
 
-from . import schedules, train
+from . import quantization, schedules, train
 from .errors import ConfigError
 
 
@@ -31,7 +31,7 @@ def check_tfmot(model, config, window) -> None:
                           "layer only with prune_output)")
     if config.qat_epochs:
         try:
-            train.quantize_model(model)
+            quantization.quantize_model(model)
         except (ValueError, RuntimeError) as e:
             raise ConfigError("qat_epochs", f"qat_epochs={config.qat_epochs}: tfmot cannot "
                               f"quantize model={config.model} (use 0): {e}") from None

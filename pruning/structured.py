@@ -114,7 +114,7 @@ def retrain(dense, splits, config, window, kinds, observers=(), step_offset: int
 
     phase = train.Phase("retrain", config.retrain_epochs, config.retrain_lr, step_offset)
     history = train.fit(model, splits, config, phase, observers,
-                        callbacks=[schedule, Hold(masks.held)], extra=extra)
+                        callbacks=[schedule, Hold(masks.held)], extra=extra, teacher=dense)
     return model, masks, history
 
 

@@ -18,7 +18,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
 )
 
 from . import masks as mask_math
-from . import distributions, model_checks, policies, schedules, sensitivity_curves
+from . import distillation, distributions, model_checks, policies, schedules, sensitivity_curves
 from .observers import Observer
 from .schedules import steps_per_epoch
 
@@ -160,12 +160,16 @@ class _Monitor(keras.callbacks.Callback):
             observer.epoch_end(self.phase.step_offset + epoch, metrics)
 
 
-def fit(model, splits, config, phase: Phase, observers, callbacks=(), extra=None):
+def fit(model, splits, config, phase: Phase, observers, callbacks=(), extra=None,
+        teacher=None):
+    """model.fit for one phase; with a `teacher` (the dense model, while pruning) and
+    config.distill_weight > 0, the model also learns from the teacher's outputs."""
     keras.utils.set_random_seed(config.seed)
     steps = steps_per_epoch(len(splits.x_train), config.batch_size)
     model.compile(optimizer=_optimizer(phase, config, steps),
                   loss=model_checks.loss_for(model, splits.x_val), metrics=["accuracy"])
     monitor = _Monitor(phase, observers, extra)
+    callbacks = [*callbacks, *distillation.attach(model, teacher, config, splits.x_val)]
     model.fit(**fit_inputs(splits.x_train, splits.y_train, config), epochs=phase.epochs,
               validation_data=(splits.x_val, splits.y_val), verbose=0,
               callbacks=[*callbacks, monitor])
@@ -267,7 +271,8 @@ def retrain(dense_model, splits, config, window: schedules.Window, observers=(),
 
     phase = Phase("retrain", config.retrain_epochs, config.retrain_lr, step_offset)
     history = fit(model, splits, config, phase, observers,
-                   callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], extra=extra)
+                  callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], extra=extra,
+                  teacher=dense_model)
     return model, history
 
 
@@ -280,24 +285,6 @@ class Prefixed(Observer):
     def epoch_end(self, step, metrics):
         for observer in self.observers:
             observer.epoch_end(step, {self.prefix + k: v for k, v in metrics.items()})
-
-
-def quantize_model(model):
-    """A fake-quantized int8 copy that keeps the zeros of a stripped pruned model
-    (tfmot's pruning-preserving scheme): what quantization-aware training trains."""
-    annotated = tfmot.quantization.keras.quantize_annotate_model(model)
-    return tfmot.quantization.keras.quantize_apply(
-        annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())
-
-
-def quantization_aware(pruned, splits, config, observers=(), step_offset: int = 0):
-    """Pruning-preserving quantization-aware training of a stripped pruned model for
-    config.qat_epochs at config.qat_lr; returns (QAT model, history). Its epochs reach
-    observers as qat_* metrics."""
-    model = quantize_model(pruned)
-    phase = Phase("qat", config.qat_epochs, config.qat_lr, step_offset)
-    history = fit(model, splits, config, phase, [Prefixed("qat_", observers)])
-    return model, history
 
 
 def evaluate(model, x, y, batch_size: int) -> dict[str, float]:
