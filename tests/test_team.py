@@ -133,8 +133,15 @@ def test_run_sweep_and_report_against_the_server(team, experiment):
                    "--methods", "weight"))
     (sweep,) = _runs(experiment, "sweep")
     assert sweep.info.status == "FINISHED"
-    out, _ = _finish(_start(team, experiment, "report", "--experiment", experiment))
+    # The report reads runs through the server without importing TensorFlow.
+    code = ("import sys\nfrom pruning import cli\nrc = cli.main(sys.argv[1:])\n"
+            "print('tensorflow' in sys.modules)\nsys.exit(rc)")
+    report = subprocess.Popen([sys.executable, "-c", code, "report", "--experiment", experiment],
+                              env=_env(team, experiment), cwd=team.folder, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, _ = _finish(report)
     assert "report of" in out and team.server.url in out
+    assert out.strip().splitlines()[-1] == "False"
     _assert_nothing_left_running(experiment)
 
 

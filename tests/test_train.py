@@ -103,9 +103,34 @@ def test_mobilenetv2_is_one_graph_whose_convs_get_wrapped():
     assert {w.layer.name for w in train.pruned_wrappers(wrapped)} == {c.name for c in convs}
 
 
+def _augmented_epochs(config, x, y, epochs=1):
+    """[(images, labels)] of each epoch as model.fit reads them: `steps_per_epoch` batches
+    of the one repeated dataset."""
+    inputs = train.fit_inputs(x, y, config)
+    batches = list(inputs["x"].take(epochs * inputs["steps_per_epoch"]))
+    steps = inputs["steps_per_epoch"]
+    return [tuple(np.concatenate([b[i].numpy() for b in batches[e * steps:(e + 1) * steps]])
+                  for i in (0, 1)) for e in range(epochs)]
+
+
 def _augmented_epoch(config, x, y):
-    ds = train.fit_inputs(x, y, config)["x"]
-    return np.concatenate([batch_x.numpy() for batch_x, _ in ds])
+    return _augmented_epochs(config, x, y)[0][0]
+
+
+def test_every_augmented_epoch_is_one_reshuffled_pass_over_the_data():
+    # One iterator serves all epochs (Keras would otherwise tear it down at every epoch's
+    # end); the epochs must still be whole passes: each sample once, a short last batch.
+    config = ExperimentConfig(dataset="synthetic", augment="shift", shift_pixels=1,
+                              batch_size=16)
+    x = np.zeros((70, 4, 4, 1), np.float32)
+    y = np.arange(70)  # labels name the samples
+    inputs = train.fit_inputs(x, y, config)
+    assert inputs["steps_per_epoch"] == 5
+    sizes = [int(b[1].shape[0]) for b in inputs["x"].take(10)]
+    assert sizes == [16, 16, 16, 16, 6] * 2
+    (_, first), (_, second) = _augmented_epochs(config, x, y, epochs=2)
+    assert sorted(first) == sorted(second) == list(range(70))
+    assert list(first) != list(second)  # reshuffled
 
 
 def test_augmentation_shifts_and_flips_reproducibly():
