@@ -107,8 +107,8 @@ def _augmented_epochs(config, x, y, epochs=1):
     """[(images, labels)] of each epoch as model.fit reads them: `steps_per_epoch` batches
     of the one repeated dataset."""
     inputs = train.fit_inputs(x, y, config)
-    batches = list(inputs["x"].take(epochs * inputs["steps_per_epoch"]))
     steps = inputs["steps_per_epoch"]
+    batches = list(inputs["x"].take(epochs * steps))
     return [tuple(np.concatenate([b[i].numpy() for b in batches[e * steps:(e + 1) * steps]])
                   for i in (0, 1)) for e in range(epochs)]
 
