@@ -35,7 +35,8 @@ LIBRARY_LOGGERS = ("tensorflow", "absl", "mlflow", "alembic", "h5py", "urllib3",
 def quiet() -> None:
     """Silence library chatter for the rest of the process (call before TensorFlow loads)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    # Not TF_ENABLE_ONEDNN_OPTS=0, though it silences oneDNN's banner (NOISE drops that
+    # line): without oneDNN, MobileNetV2 trained 1.9x slower here (109 vs 58 s an epoch).
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # read when mlflow configures its logs
     warnings.filterwarnings("ignore")
