@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import tf_keras as keras
@@ -74,6 +76,14 @@ def test_observers_get_one_dict_per_epoch_with_sparsity(pruned_run):
     assert "mask_change" in observer.epochs[2][1] and "mask_change" not in observer.epochs[0][1]
 
 
+def test_every_epoch_reports_its_seconds_and_the_cores_it_got(pruned_run):
+    _, _, _, _, _, observer, pre, _ = pruned_run
+    for _, metrics in pre.epochs + observer.epochs:
+        assert metrics["epoch_seconds"] > 0
+        # process CPU time over wall time: at most every core the machine has
+        assert 0 < metrics["epoch_cores"] <= os.cpu_count() * 1.05
+
+
 def test_target_sparsity_is_what_the_masks_hold(pruned_run):
     config, _, _, _, history, _, _, window = pruned_run
     for metrics in history:
@@ -101,49 +111,6 @@ def test_mobilenetv2_is_one_graph_whose_convs_get_wrapped():
     wrapped = train.wrap_for_pruning(dense, config, schedules.Window(0, 10, 1, 20))
     convs = [l for l in dense.layers if type(l) is keras.layers.Conv2D]
     assert {w.layer.name for w in train.pruned_wrappers(wrapped)} == {c.name for c in convs}
-
-
-def _augmented_epochs(config, x, y, epochs=1):
-    """[(images, labels)] of each epoch as model.fit reads them: `steps_per_epoch` batches
-    of the one repeated dataset."""
-    inputs = train.fit_inputs(x, y, config)
-    steps = inputs["steps_per_epoch"]
-    batches = list(inputs["x"].take(epochs * steps))
-    return [tuple(np.concatenate([b[i].numpy() for b in batches[e * steps:(e + 1) * steps]])
-                  for i in (0, 1)) for e in range(epochs)]
-
-
-def _augmented_epoch(config, x, y):
-    return _augmented_epochs(config, x, y)[0][0]
-
-
-def test_every_augmented_epoch_is_one_reshuffled_pass_over_the_data():
-    # One iterator serves all epochs (Keras would otherwise tear it down at every epoch's
-    # end); the epochs must still be whole passes: each sample once, a short last batch.
-    config = ExperimentConfig(dataset="synthetic", augment="shift", shift_pixels=1,
-                              batch_size=16)
-    x = np.zeros((70, 4, 4, 1), np.float32)
-    y = np.arange(70)  # labels name the samples
-    inputs = train.fit_inputs(x, y, config)
-    assert inputs["steps_per_epoch"] == 5
-    sizes = [int(b[1].shape[0]) for b in inputs["x"].take(10)]
-    assert sizes == [16, 16, 16, 16, 6] * 2
-    (_, first), (_, second) = _augmented_epochs(config, x, y, epochs=2)
-    assert sorted(first) == sorted(second) == list(range(70))
-    assert list(first) != list(second)  # reshuffled
-
-
-def test_augmentation_shifts_and_flips_reproducibly():
-    config = ExperimentConfig(dataset="synthetic", augment="shift_flip", shift_pixels=2,
-                              batch_size=16)
-    x = np.random.default_rng(0).random((64, 8, 8, 1), dtype=np.float32) + 1.0  # no zeros
-    y = np.arange(64) % 10
-    first, again = _augmented_epoch(config, x, y), _augmented_epoch(config, x, y)
-    assert first.shape == x.shape
-    np.testing.assert_array_equal(first, again)  # same seed: the same shifts and flips
-    assert (first == 0).any()  # shifted: zero padding came in
-    other = _augmented_epoch(config.replace(seed=1), x, y)
-    assert not np.array_equal(first, other)
 
 
 def test_augmented_training_repeats_exactly():
