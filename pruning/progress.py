@@ -17,8 +17,8 @@ class Progress(Observer):
     def __init__(self, config, prefix: str = ""):
         self.config, self.prefix, self.start = config, prefix, time.time()
 
-    def _print(self, text: str) -> None:
-        say(f"{self.prefix}{text}  ({time.time() - self.start:.0f} s)")
+    def _print(self, text: str, cost: str = "") -> None:
+        say(f"{self.prefix}{text}  ({time.time() - self.start:.0f} s{cost})")
 
     def epoch_end(self, step, metrics):
         c, first = self.config, 0
@@ -42,7 +42,11 @@ class Progress(Observer):
                      f"{metrics['target_sparsity']:.3f} (weights {metrics['sparsity']:.3f})")
         elif "sparsity" in metrics:
             line += f" sparsity {metrics['sparsity']:.3f}/{metrics['target_sparsity']:.3f}"
-        self._print(line)
+        if prefix + "epoch_cores" in metrics:  # a slow epoch on ~1 core: a busy machine
+            self._print(line, f"; epoch {metrics[prefix + 'epoch_seconds']:.0f} s on "
+                              f"{metrics[prefix + 'epoch_cores']:.1f} cores")
+        else:
+            self._print(line)
 
     def status(self, text):
         self._print(f"[{text}]")

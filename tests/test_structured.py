@@ -203,3 +203,6 @@ def test_progress_line_counts_channels(capsys):
                                    "sparsity": 0.43})
     assert "[retrain 1/10] loss 0.3000 acc 0.9000 val_acc 0.8800 channels removed " \
            "0.250/0.250 (weights 0.430)" in capsys.readouterr().err
+    Progress(config).epoch_end(0, {"loss": 0.3, "accuracy": 0.9, "val_accuracy": 0.88,
+                                   "epoch_seconds": 102.4, "epoch_cores": 1.04})
+    assert "val_acc 0.8800  (0 s; epoch 102 s on 1.0 cores)" in capsys.readouterr().err
