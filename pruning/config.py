@@ -62,6 +62,9 @@ class ExperimentConfig(Conversions):
     # pruning and retraining
     retrain_epochs: int = _f(10, "epochs of training while (and after) pruning")
     retrain_lr: float = _f(5e-4, "Adam learning rate of retraining")
+    retrain_dropout_scale: float = _f(1.0, "every Dropout rate while retraining, times this "
+                                           "(Han et al. 2015: D_o * sqrt(kept share), ~0.3 "
+                                           "at 90%); 1: the model's own; 0: no dropout")
     lr_schedule: str = _f("cosine", "learning-rate schedule within each phase",
                           ("cosine", "constant"), role=DENSE)
     weight_decay: float = _f(0.0, "AdamW decoupled weight decay of both phases (0: plain Adam)",
@@ -194,9 +197,9 @@ class ExperimentConfig(Conversions):
                                   f"{limit}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError("val_fraction", f"val_fraction={self.val_fraction} is outside (0, 1)")
-        if not 0.0 <= self.distill_weight <= 1.0:
-            raise ConfigError("distill_weight", f"distill_weight={self.distill_weight} is "
-                              "outside [0, 1]")
+        for name in ("distill_weight", "retrain_dropout_scale"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(name, f"{name}={getattr(self, name)} is outside [0, 1]")
         if not 0.0 <= self.bn_momentum < 1.0:
             raise ConfigError("bn_momentum", f"bn_momentum={self.bn_momentum} is outside [0, 1)")
         if not 0.0 <= self.begin_fraction < self.end_fraction <= 1.0:

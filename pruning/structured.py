@@ -112,7 +112,7 @@ def retrain(dense, splits, config, window, kinds, observers=(), step_offset: int
                 **masks.metrics(), **train.sparsity_metrics(train.prunable_kernels(model, config)),
                 **snapshots(epoch, masks.kernel_masks)}
 
-    phase = train.Phase("retrain", config.retrain_epochs, config.retrain_lr, step_offset)
+    phase = train.Phase.retraining(config, step_offset)
     history = train.fit(model, splits, config, phase, observers,
                         callbacks=[schedule, Hold(masks.held)], extra=extra, teacher=dense)
     return model, masks, history

@@ -18,8 +18,8 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
 )
 
 from . import masks as mask_math
-from . import (augment, distillation, distributions, model_checks, policies, schedules,
-               sensitivity_curves)
+from . import (augment, distillation, distributions, dropout, model_checks, policies,
+               schedules, sensitivity_curves)
 from .observers import Observer
 from .schedules import steps_per_epoch
 
@@ -34,6 +34,13 @@ class Phase:
     epochs: int
     lr: float
     step_offset: int  # epochs logged before this phase
+    dropout_scale: float = 1.0  # times each Dropout's rate while this phase trains
+
+    @classmethod
+    def retraining(cls, config, step_offset: int) -> "Phase":
+        """The phase that prunes, whatever the granularity."""
+        return cls("retrain", config.retrain_epochs, config.retrain_lr, step_offset,
+                   config.retrain_dropout_scale)
 
 
 def _optimizer(phase: Phase, config, steps: int):
@@ -129,6 +136,8 @@ def fit(model, splits, config, phase: Phase, observers, callbacks=(), extra=None
     """model.fit for one phase; with a `teacher` (the dense model, while pruning) and
     config.distill_weight > 0, the model also learns from the teacher's outputs."""
     keras.utils.set_random_seed(config.seed)
+    if phase.dropout_scale != 1.0:
+        dropout.rescale(model, phase.dropout_scale)
     steps = steps_per_epoch(len(splits.x_train), config.batch_size)
     model.compile(optimizer=_optimizer(phase, config, steps),
                   loss=model_checks.loss_for(model, splits.x_val), metrics=["accuracy"])
@@ -233,7 +242,7 @@ def retrain(dense_model, splits, config, window: schedules.Window, observers=(),
                 **sparsity_metrics(prunable_kernels(model, config)),
                 **snapshots(epoch, lambda: current_masks(model))}
 
-    phase = Phase("retrain", config.retrain_epochs, config.retrain_lr, step_offset)
+    phase = Phase.retraining(config, step_offset)
     history = fit(model, splits, config, phase, observers,
                   callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], extra=extra,
                   teacher=dense_model)
