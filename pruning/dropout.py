@@ -13,12 +13,14 @@ import tf_keras as keras
 
 def rescale(model, factor: float) -> dict[str, float]:
     """Sets the rate of every Dropout layer of `model` (tfmot-wrapped or not) to its
-    current rate times `factor`, in place; returns {layer: rate now}. Call it before
-    fit traces the training step: a Dropout reads its rate when traced."""
+    rate before any rescaling times `factor`, in place (twice is the same as once);
+    returns {layer: rate now}. Call it before fit traces the training step: a Dropout
+    reads its rate when traced."""
     rates = {}
     for layer in model.layers:
         inner = getattr(layer, "layer", layer)
         if isinstance(inner, keras.layers.Dropout):
-            inner.rate = inner.rate * factor
+            inner.unscaled_rate = getattr(inner, "unscaled_rate", inner.rate)
+            inner.rate = inner.unscaled_rate * factor
             rates[inner.name] = inner.rate
     return rates

@@ -68,7 +68,7 @@ def kernel_masks(model, masks: dict[str, np.ndarray]) -> HeldMasks:
 
 def finetune(model, splits, config, epochs: int, held: HeldMasks | None = None):
     """Plain training of an already pruned (or rebuilt) model at config.retrain_lr, with
-    `held` masks fixed; returns the per-epoch metrics."""
-    phase = train.Phase("finetune", epochs, config.retrain_lr, 0)
+    `held` masks fixed, and dropout as while retraining; returns the per-epoch metrics."""
+    phase = train.Phase("finetune", epochs, config.retrain_lr, 0, config.retrain_dropout_scale)
     callbacks = [Hold(held)] if held is not None else []
     return train.fit(model, splits, config, phase, (), callbacks)

@@ -32,6 +32,8 @@ def test_rescale_sets_each_rate_to_its_own_times_the_factor_wrapped_or_not():
     got = dropout.rescale(wrapped, 0.3)
     assert sorted(got.values()) == pytest.approx([0.075, 0.075, 0.15])
     assert _rates(wrapped) == pytest.approx([0.075, 0.075, 0.15])
+    dropout.rescale(wrapped, 0.3)  # from the model's own rates, not compounded
+    assert _rates(wrapped) == pytest.approx([0.075, 0.075, 0.15])
     assert _rates(cnn) == [0.25, 0.25, 0.5]  # wrapping copied the layers
 
 
@@ -73,3 +75,14 @@ def test_retraining_scales_the_pruned_copy_and_leaves_the_dense_model(granularit
 def test_a_scale_outside_0_1_is_refused(value):
     with pytest.raises(ConfigError, match=rf"retrain_dropout_scale={value} is outside \[0, 1\]"):
         ExperimentConfig(retrain_dropout_scale=value)
+
+
+def test_a_sweep_point_fine_tunes_with_the_retraining_dropout():
+    from pruning import mask_holding
+
+    config = ExperimentConfig(dataset="synthetic", model="mlp", batch_size=64,
+                              retrain_dropout_scale=0.4)
+    splits = data.load(config.dataset, "", config.val_fraction, config.seed)
+    model = _mlp_with_dropout(splits)
+    mask_holding.finetune(model, splits, config, 1)
+    assert _rates(model) == pytest.approx([0.2])
