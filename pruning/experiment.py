@@ -125,15 +125,16 @@ def run_params(config: ExperimentConfig, window: schedules.Window) -> dict:
 
 
 def ensure_pretrained(config: ExperimentConfig, splits, start, requested_by: str,
-                      print_line=None):
+                      progress: bool = False):
     """(dense model, its run id) for `config` from the store, trained now if missing (a
     run of its own that names `requested_by`): a study or sweep pre-trains once, and
     every trial or point starts from the same weights. A trained starting model with no
-    more dense epochs is itself the dense model (run id None). With `print_line`, the
-    dense epochs print their progress lines (a CIFAR-10 pre-training lasts ~40 min)."""
+    more dense epochs is itself the dense model (run id None). With `progress`, the
+    dense epochs print their lines as `pruning run`'s do (a CIFAR-10 pre-training lasts
+    ~40 min)."""
     from .progress import Progress
 
-    observers = [Progress(config)] if print_line else []
+    observers = [Progress(config)] if progress else []
     model, _, _, run_id = _dense_model(config, splits, start, PretrainOnly(requested_by),
                                        observers)
     return model, run_id

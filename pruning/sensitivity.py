@@ -99,8 +99,8 @@ def run_sensitivity(base, sparsities, experiment_name=None, tracking_uri=None,
     tags = {mlt.ROLE: "sensitivity", "dataset": base.dataset, "model": base.model,
             "granularity": base.granularity, "recipe": base.recipe}
     with mlt.experiment_run(params, name, tags) as run_id:
-        dense, pretrain_run_id = experiment.ensure_pretrained(base, splits, start, run_id,
-                                                              print_line)
+        dense, pretrain_run_id = experiment.ensure_pretrained(
+            base, splits, start, run_id, progress=print_line is not None)
         baseline, accuracies = analyse(dense, splits, base, sparsities, print_line)
         _log(run_id, base, baseline, accuracies, pretrain_run_id, mlt)
     return run_id, baseline, accuracies

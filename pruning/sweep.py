@@ -125,8 +125,8 @@ def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str |
             "recipe": base.recipe}
     points, shipped = [], {}
     with mlt.experiment_run(params, name, tags) as parent:
-        dense, pretrain_run_id = experiment.ensure_pretrained(base, splits, start, parent,
-                                                              print_line)
+        dense, pretrain_run_id = experiment.ensure_pretrained(
+            base, splits, start, parent, progress=print_line is not None)
         kernels = train.prunable_kernels(dense, base)
         dense_latency = export.latency_us(export.to_tflite(dense), splits.x_test[0],
                                           base.latency_runs)

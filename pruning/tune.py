@@ -223,7 +223,8 @@ def run_study(base: ExperimentConfig, tune: TuneConfig, experiment_name: str | N
                            {"study_name": tune.study_name, "dataset": base.dataset,
                             "model": base.model, "objective": tune.objective}, own_run)
     with mlt.study_worker(parent):
-        experiment.ensure_pretrained(base, splits, start, parent, print_line)
+        experiment.ensure_pretrained(base, splits, start, parent,
+                                     progress=print_line is not None)
         objective = make_objective(study, base, tune, dims, parent, mlt)
         progress = _progress(time.time(), print_line)
 
