@@ -44,7 +44,14 @@ def run_name(config) -> str:
     taught = f"-kd{config.distill_weight:g}" if config.distill_weight else ""
     codes = f"-c{config.clusters}" if config.clusters else ""
     return (f"{_what(config)}-{_structure(config)}"
-            f"{config.initial_sparsity:.0%}to{config.final_sparsity:.0%}{shared}{taught}{codes}")
+            f"{config.initial_sparsity:.0%}to{config.final_sparsity:.0%}{shared}{taught}"
+            f"{_dropout(config)}{codes}")
+
+
+def _dropout(config) -> str:
+    """'-drop0.3' when retraining scales the Dropout rates: in run names and the curves."""
+    scale = config.retrain_dropout_scale
+    return "" if scale == 1.0 else f"-drop{scale:g}"
 
 
 def model_name(config) -> str:
@@ -84,8 +91,11 @@ def figures(config, history, window, final_metrics, snapshots=(), pixel_layer=No
     # that read a removed channel go too).
     share = "channel_sparsity" if config.granularity != "weight" else "sparsity"
     out = {
-        "plots/training_curves.png": plots.training_curves(history, config.dense_epochs,
-                                                           title),
+        "plots/training_curves.png": plots.training_curves(
+            history, config.dense_epochs, title,
+            # the training accuracy jumps where dropout drops: say why on the line
+            "pruning starts" + (f" (dropout x{config.retrain_dropout_scale:g})"
+                                if _dropout(config) else "")),
         "plots/sparsity_schedule.png": plots.sparsity_over_steps(
             curve, schedule, steps, target, actual_steps, [h[share] for h in retrain],
             window, initial, final, title,

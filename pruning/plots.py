@@ -19,7 +19,8 @@ def _axes(ax, xlabel: str, ylabel: str, title: str | None = None, legend: dict |
         ax.set_title(title)
 
 
-def training_curves(history: list[dict[str, float]], prune_start_epoch: int, title: str):
+def training_curves(history: list[dict[str, float]], prune_start_epoch: int, title: str,
+                    start_label: str = "pruning starts"):
     """Accuracy and loss per epoch across both phases; a line where pruning starts."""
     epochs = list(range(len(history)))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -27,7 +28,7 @@ def training_curves(history: list[dict[str, float]], prune_start_epoch: int, tit
         for prefix, style in (("", "-"), ("val_", "--")):
             values = [h.get(prefix + metric) for h in history]
             ax.plot(epochs, values, style, marker=".", label=prefix + metric)
-        ax.axvline(prune_start_epoch - 0.5, color="grey", linestyle=":", label="pruning starts")
+        ax.axvline(prune_start_epoch - 0.5, color="grey", linestyle=":", label=start_label)
         _axes(ax, "epoch (dense training, then pruning)" if prune_start_epoch
               else "epoch (pruning a trained model)", metric)
     fig.suptitle(title)

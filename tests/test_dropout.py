@@ -86,3 +86,12 @@ def test_a_sweep_point_fine_tunes_with_the_retraining_dropout():
     model = _mlp_with_dropout(splits)
     mask_holding.finetune(model, splits, config, 1)
     assert _rates(model) == pytest.approx([0.2])
+
+
+def test_the_run_name_says_the_dropout_changed():
+    """(The training curves say it too: test_pictures.)"""
+    from pruning import describe
+
+    assert describe.run_name(ExperimentConfig(retrain_dropout_scale=0.3)) == \
+        "mlp-mnist-50%to90%-drop0.3"
+    assert describe.run_name(ExperimentConfig()) == "mlp-mnist-50%to90%"

@@ -41,6 +41,12 @@ def test_a_run_draws_its_schedule_masks_and_pixels():
                  (2, {"fc1": rng.random((12, 4)) > 0.9, "fc2": rng.random((4, 3)) > 0.9})]
     metrics = {"sparsity/fc1": 0.9, "sparsity/fc2": 0.9}
     figures = describe.figures(config, history, window, metrics, snapshots, ("fc1", (3, 4, 1)))
+    curves = figures["plots/training_curves.png"].axes[0]
+    assert "pruning starts" in [line.get_label() for line in curves.lines]
+    scaled = describe.figures(config.replace(retrain_dropout_scale=0.3), history, window,
+                              metrics, snapshots, ("fc1", (3, 4, 1)))
+    curves = scaled["plots/training_curves.png"].axes[0]
+    assert "pruning starts (dropout x0.3)" in [line.get_label() for line in curves.lines]
     assert set(figures) == {"plots/training_curves.png", "plots/sparsity_schedule.png",
                             "plots/layer_sparsity.png", "plots/masks_final.png",
                             "plots/mask_changes.png", "plots/pixel_map.png"}
