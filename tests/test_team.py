@@ -293,7 +293,11 @@ def test_dead_pretraining_claim_is_taken_over(team, experiment):
         time.sleep(0.5)
     second = _start(team, experiment, "run", *TINY, "--pretrain-epochs", "400",
                     "--retrain-epochs", "1")
-    time.sleep(12)  # the second run is up and waits on the first one's claim
+    # The second run is up once its own run exists (a fixed sleep was too short when the
+    # machine was busy: TensorFlow's import alone took longer); then it finds the claim.
+    while time.time() < deadline and len(_runs(experiment, "experiment")) < 2:
+        time.sleep(0.5)
+    time.sleep(5)
     first.send_signal(signal.SIGKILL)
     first.wait(60)
     killed = time.time()
