@@ -9,8 +9,6 @@ model's. A sizing check for granularity=channel, not a test.
 """
 import argparse
 
-import numpy as np
-
 import pruning  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from pruning import data, export, flops, models, rebuild, structured
 from pruning.config import ExperimentConfig
@@ -42,8 +40,7 @@ def main():
         masked, masks = structured.one_shot(dense, config, share, ("Conv2D", "Dense"))
         small = rebuild.rebuild(masked, masks.keep)
         tflite = export.to_tflite_int8(small, splits.x_train[:200], per_channel=True)
-        latency = float(np.median([export.latency_us(tflite, splits.x_test[0], args.runs)
-                                   for _ in range(3)]))
+        latency = export.latency_us(tflite, splits.x_test[0], args.runs)
         reference = reference or latency
         print(f"| {masks.metrics()['channel_sparsity']:.0%} | {small.count_params()} | "
               f"{flops.model_flops(small) / 1e6:.2f} | {latency:.0f} | "

@@ -162,7 +162,7 @@ def _announce(config, what: str) -> None:
     """The first line, before TensorFlow loads: what is about to run, from which recipe."""
     initial, final = config.sparsity_targets()
     say(f"pruning {what}: {config.model} on {config.dataset}, {initial:.0%} -> {final:.0%} "
-        f"({config.dense_epochs} dense + {config.retrain_epochs} pruning epochs), "
+        f"of {config.share_of()} ({config.dense_epochs} dense + {config.retrain_epochs} pruning epochs), "
         f"recipe {config.recipe}; loading TensorFlow")
 
 

@@ -2,7 +2,7 @@
 `sensitivity`, `report`, `runs`. The parser and the training commands are pruning.cli."""
 from __future__ import annotations
 
-from .errors import UserError
+from .errors import ConfigError, UserError
 from .progress import say
 
 
@@ -14,9 +14,13 @@ def sensitivity_command(args) -> int:
         raise UserError("register_model: a sensitivity analysis ships no model; register one "
                         "with `pruning run` by its curves")
     base = config_from_args(args)
-    if base.sparsity_distribution == "sensitivity":
+    if base.reads_curves():
         base = base.replace(sparsity_distribution="uniform")  # the curves measure layers alone
-    sparsities = config_from_args(args, SensitivityConfig).sparsity_list()
+    analysis_config = config_from_args(args, SensitivityConfig)
+    sparsities = analysis_config.sparsity_list()
+    if analysis_config.latency and base.granularity == "weight":
+        raise ConfigError("latency", "latency: timing needs granularity unit or channel "
+                          "(zeros in dense kernels save no time)")
     from . import preflight
 
     preflight.check(base, window=False)
@@ -24,10 +28,10 @@ def sensitivity_command(args) -> int:
     from . import sensitivity as analysis, tracking
 
     run_id, _, _ = analysis.run_sensitivity(base, sparsities, args.experiment_name,
-                                            args.tracking_uri, print_line=say)
+                                            args.tracking_uri, print_line=say,
+                                            timed=analysis_config.latency)
     print(f"curves: runs:/{run_id}/sensitivity.json; to prune by them, add to this model's "
-          f"`pruning run`: --sparsity-distribution sensitivity --sensitivity "
-          f"runs:/{run_id}/sensitivity.json")
+          f"`pruning run`: {analysis.how_to_use(run_id, analysis_config.latency)}")
     print(tracking.where_to_look(run_id))
     return 0
 

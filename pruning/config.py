@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .channel_masks import SCORES
+from .distributions import DISTRIBUTIONS
 from .errors import ConfigError
 from .fields import DENSE, START, Conversions, check_fields, read_file, with_role
 from .fields import declare as _f
@@ -111,8 +112,12 @@ class ExperimentConfig(Conversions):
                                                "(Erdos-Renyi-Kernel: small layers keep more, "
                                                "large ones lose more, same total) or "
                                                "sensitivity (layers that hurt least lose most, "
-                                               "from the curves named by sensitivity)",
-                                    ("uniform", "erk", "sensitivity"))
+                                               "from the curves named by sensitivity) or "
+                                               "latency (unit/channel: the share is of the "
+                                               "dense int8 latency, bought where it costs "
+                                               "least accuracy, from curves timed by "
+                                               "`pruning sensitivity --latency`)",
+                                    ("uniform", "erk", "sensitivity", "latency"))
     sensitivity: str = _f("", "the curves sparsity_distribution=sensitivity reads: "
                               "runs:/<run_id>/sensitivity.json of a `pruning sensitivity` "
                               "run, or a path to that file")
@@ -214,10 +219,15 @@ class ExperimentConfig(Conversions):
             raise ConfigError("sparsity_distribution", f"sparsity_distribution="
                               f"{self.sparsity_distribution!r} needs unstructured pruning "
                               "with pruning_policy all or pointwise; use uniform")
-        if self.sparsity_distribution == "sensitivity" and not self.sensitivity:
-            raise ConfigError("sensitivity", "sensitivity: sparsity_distribution=sensitivity "
-                              "needs the curves of a `pruning sensitivity` run: sensitivity="
-                              "runs:/<run_id>/sensitivity.json or a path to that file")
+        if self.reads_curves() and not self.sensitivity:
+            raise ConfigError("sensitivity", f"sensitivity: sparsity_distribution="
+                              f"{self.sparsity_distribution} needs the curves of a `pruning "
+                              "sensitivity` run: sensitivity=runs:/<run_id>/sensitivity.json "
+                              "or a path to that file")
+        if self.sparsity_distribution == "latency" and self.granularity == "weight":
+            raise ConfigError("sparsity_distribution", "sparsity_distribution=latency needs "
+                              "granularity unit or channel: zeros in dense kernels save no "
+                              "time")
         if self.granularity != "weight":
             for name, wrong, why in (
                     ("sparsity_m_by_n", bool(self.sparsity_m_by_n), "M-by-N gates weights"),
@@ -275,6 +285,17 @@ class ExperimentConfig(Conversions):
             raise ConfigError("sparsity_m_by_n", f"sparsity_m_by_n={self.sparsity_m_by_n!r} "
                               "must be M,N with 0 < M < N (e.g. 2,4), or empty")
         return m, n
+
+    def share_of(self) -> str:
+        """What initial/final_sparsity are shares of, in words."""
+        if self.sparsity_distribution == "latency":
+            return "the dense int8 latency"
+        return "weights" if self.granularity == "weight" else f"{self.granularity}s"
+
+    def reads_curves(self) -> bool:
+        """Whether the sparsity distribution reads a sensitivity run's curves."""
+        return bool(getattr(DISTRIBUTIONS.get(self.sparsity_distribution), "needs_curves",
+                            None))
 
     def sparsity_targets(self) -> tuple[float, float]:
         """(initial, final) sparsity the masks follow: M/N throughout when M-by-N."""

@@ -54,6 +54,14 @@ def _dropout(config) -> str:
     return "" if scale == 1.0 else f"-drop{scale:g}"
 
 
+def _schedule_axis(config) -> str:
+    if config.sparsity_distribution == "latency":  # the schedule is time, the dots channels
+        return f"latency share (lines), share of {config.granularity}s removed (dots)"
+    if config.granularity != "weight":
+        return f"share of {config.granularity}s removed"
+    return "sparsity of the pruned weights"
+
+
 def model_name(config) -> str:
     """What the shipped model is, as the models tab lists it: e.g. mlp-mnist-90."""
     if config.m_by_n():
@@ -99,8 +107,7 @@ def figures(config, history, window, final_metrics, snapshots=(), pixel_layer=No
         "plots/sparsity_schedule.png": plots.sparsity_over_steps(
             curve, schedule, steps, target, actual_steps, [h[share] for h in retrain],
             window, initial, final, title,
-            what=f"share of {config.granularity}s removed" if share != "sparsity" else
-            "sparsity of the pruned weights"),
+            what=_schedule_axis(config)),
     }
     if snapshots:
         last = snapshots[-1][1]
@@ -125,7 +132,9 @@ def summary(config, metrics) -> str:
     how = (f"{config.sparsity_m_by_n.replace(',', ':')} structured" if config.m_by_n()
            else f"{config.schedule} {initial:.0%} -> {final:.0%}")
     if config.granularity != "weight":
-        how = f"whole {config.granularity}s removed, {how} of them"
+        how = f"whole {config.granularity}s removed, {how} of {config.share_of()}"
+    if config.sparsity_distribution == "latency":
+        how += " (as the curves' groups pruned alone add up)"
     lines = [f"**{run_name(config)}**: {config.model} on {config.dataset}, {how} over "
              f"retraining steps {config.begin_step}-{config.end_step} (policy "
              f"{config.pruning_policy}, {config.sparsity_distribution} across layers; recipe "

@@ -4,7 +4,8 @@ Pure functions of the pruned kernels' shapes: {layer: shape}, sparsity -> {layer
 sparsity}. Every distribution removes the same number of weights in all (the
 model-wide sparsity of the pruned layers); they differ in where. `sensitivity` also
 reads what a `pruning sensitivity` run measured (curves: {layer: [(sparsity, accuracy
-drop)]}).
+drop)]}); `latency` reads its timings too ({layer: [(sparsity, accuracy drop, share of
+the dense model's latency saved)]}) and counts the sparsity in latency, not weights.
 """
 from __future__ import annotations
 
@@ -108,8 +109,65 @@ def sensitivity(shapes: dict[str, tuple], sparsity: float, curves: dict) -> dict
     return {name: _within(*envelopes[name], high) if sparsity > 0 else 0.0 for name in shapes}
 
 
-sensitivity.needs_curves = True  # the others need only the shapes
+sensitivity.needs_curves = "accuracy"  # the others but latency need only the shapes
 DISTRIBUTIONS.register("sensitivity")(sensitivity)
+
+
+def latency(shapes: dict[str, tuple], sparsity: float, curves: dict) -> dict[str, float]:
+    """Platform-aware allocation (NetAdapt's trade, Yang et al. 2018, from measured single-
+    group timings): `sparsity` is the share of the dense model's batch-1 latency to save,
+    estimated as the sum of what each group saved when pruned alone. Every group takes
+    the measured point (or 0) that minimises drop - price * saved, with one price for all,
+    the lowest that saves enough: the accuracy-cheapest way to buy that much latency.
+
+    Groups slow to prune for their speed (a stem, a residual-tied projection) stay whole,
+    unlike `sensitivity`, which would trade their weights for accuracy only. A group's
+    choice only grows with the price, so each initial is at most its final.
+    """
+    from .errors import ConfigError
+
+    missing = sorted(set(shapes) - set(curves))
+    if missing:
+        raise ConfigError("sensitivity", f"sensitivity: the curves have no layer "
+                          f"{', '.join(missing)} (they cover {', '.join(sorted(curves))}); "
+                          "measure the same model with the same granularity and pruning_policy")
+    options = {name: _priced(curves[name]) for name in shapes}
+
+    def choice(price: float) -> dict[str, tuple[float, float, float]]:
+        return {n: min(points, key=lambda p: (p[1] - price * p[2], -p[2]))
+                for n, points in options.items()}
+
+    def saved(price: float) -> float:
+        return sum(p[2] for p in choice(price).values())
+
+    most = sum(points[-1][2] for points in options.values())
+    if sparsity > most + 1e-12:
+        raise ConfigError("sensitivity", f"sensitivity: pruned one at a time, the groups "
+                          f"save at most {most:.4f} of the latency together, below the "
+                          f"requested {sparsity}; measure higher sparsities")
+    if sparsity <= 0:
+        return {name: 0.0 for name in shapes}
+    low, high = 0.0, 1.0
+    while saved(high) < sparsity - 1e-12:
+        high *= 2
+    for _ in range(200):
+        middle = (low + high) / 2
+        low, high = (middle, high) if saved(middle) < sparsity - 1e-12 else (low, middle)
+    return {name: point[0] for name, point in choice(high).items()}
+
+
+def _priced(curve) -> list[tuple[float, float, float]]:
+    """(sparsity, drop, saved) from 0, drop and saved made non-decreasing (timing noise
+    must not make a deeper cut look slower or a deeper cut cheaper in accuracy)."""
+    out, worst, most = [(0.0, 0.0, 0.0)], 0.0, 0.0
+    for s, d, t in sorted((float(s), float(d), float(t)) for s, d, t in curve if s > 0):
+        worst, most = max(worst, d), max(most, t)
+        out.append((s, worst, most))
+    return out
+
+
+latency.needs_curves = "latency"
+DISTRIBUTIONS.register("latency")(latency)
 
 
 def layer_sparsities(name: str, shapes: dict[str, tuple], initial_sparsity: float,

@@ -72,7 +72,7 @@ def starting_point(config, splits, window=None) -> model_sources.Start:
     granularity = GRANULARITIES.get(config.granularity)
     if start.kind != "builtin" or config.pruning_policy != "all" or config.m_by_n() \
             or config.qat_epochs or granularity.structured \
-            or config.sparsity_distribution == "sensitivity":  # curves must cover the layers
+            or config.reads_curves():  # curves must cover the layers
         granularity.check(start.model, config, window)
     return start
 

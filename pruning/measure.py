@@ -20,9 +20,7 @@ def costs(dense, stripped, qat, splits, config, convert: bool, latency: bool = F
     if not convert:
         if latency:
             status("timing the int8 model")
-            metrics["int8_latency_us"] = export.latency_us(_int8(stripped, splits, config),
-                                                           splits.x_test[0],
-                                                           config.latency_runs)
+            metrics["int8_latency_us"] = int8_latency_us(stripped, splits, config)
         return metrics, None
     tflite_metrics, tflite_int8 = _tflite(dense, stripped, splits, config, status)
     metrics.update(tflite_metrics)
@@ -59,6 +57,12 @@ def _tflite(dense, stripped, splits, config, status) -> tuple[dict[str, float], 
         "dense_int8_latency_us": latency(dense_int8), "int8_latency_us": latency(tflite_int8),
     }
     return {k: float(v) for k, v in metrics.items()}, tflite_int8
+
+
+def int8_latency_us(model, splits, config) -> float:
+    """Batch-1 latency of `model` converted to int8 TFLite (calibrated as every run's)."""
+    return export.latency_us(_int8(model, splits, config), splits.x_test[0],
+                             config.latency_runs)
 
 
 def _int8(model, splits, config) -> bytes:

@@ -238,3 +238,27 @@ def sensitivity_heatmap(baseline: float, accuracies: dict[str, list[tuple]], tit
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def sensitivity_tradeoff(baseline: float, accuracies: dict[str, list[tuple]],
+                         latency: tuple[float, dict[str, list[tuple]]], title: str):
+    """Accuracy lost against batch-1 latency saved, one line per group pruned alone from
+    (0, 0) through its sparsities: the groups that buy speed cheaply run low and far
+    right, those that cost accuracy for nothing climb at the left."""
+    dense, timed = latency
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, points in accuracies.items():
+        saved = [0.0]
+        for _, t in timed[name]:  # a slow outlier (timing noise only adds) keeps the best
+            saved.append(max(saved[-1], dense - t))
+        lost = [0.0] + [(baseline - a) * 100 for _, a in points]
+        (line,) = ax.plot(saved, lost, marker=".", linewidth=1)
+        ax.annotate(name, (saved[-1], lost[-1]), fontsize=6, color=line.get_color(),
+                    xytext=(2, 2), textcoords="offset points")
+    ax.set_xlabel(f"batch-1 int8 latency saved (us, the most of this and the lighter cuts; "
+                  f"dense model {dense:.0f} us)")
+    ax.set_ylabel("validation accuracy lost (points)")
+    ax.set_title(title + "\n(points at each sparsity, from none)", fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -37,7 +37,10 @@ class Progress(Observer):
                 f"val_acc {metrics[prefix + 'val_accuracy']:.4f}")
         if "distill_loss" in metrics:  # loss is the labels' term; this the dense model's
             line += f" distill {metrics['distill_loss']:.4f}"
-        if "channel_sparsity" in metrics:  # structured: the schedule counts channels
+        if c.sparsity_distribution == "latency" and "channel_sparsity" in metrics:
+            line += (f" {c.granularity}s removed {metrics['channel_sparsity']:.3f} (latency "
+                     f"share targeted {metrics['target_sparsity']:.3f})")
+        elif "channel_sparsity" in metrics:  # structured: the schedule counts channels
             line += (f" {c.granularity}s removed {metrics['channel_sparsity']:.3f}/"
                      f"{metrics['target_sparsity']:.3f} (weights {metrics['sparsity']:.3f})")
         elif "sparsity" in metrics:

@@ -132,6 +132,9 @@ class SensitivityConfig(Conversions):
     sparsities: str = _f("0.5,0.7,0.8,0.9,0.95,0.98", "comma-separated sparsities each "
                                                      "layer (or channel group) is pruned to, "
                                                      "one layer at a time")
+    latency: bool = _f(False, "also time each group's model rebuilt smaller (batch-1 int8 "
+                              "LiteRT) at every sparsity, unit/channel granularity only: the "
+                              "curves sparsity_distribution=latency reads")
 
     def __post_init__(self):
         if not self.sparsity_list():

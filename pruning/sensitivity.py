@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tf_keras as keras
 
-from . import data, describe, experiment, methods, plots, structured, train
+from . import data, describe, experiment, measure, methods, plots, rebuild, structured, train
 from . import sensitivity_curves as curves_file
 from .granularities import GRANULARITIES
 
@@ -52,40 +52,72 @@ class ChannelProbe:
     def restore(self, key: str) -> None:
         self.model.set_weights(self.original)
 
+    def latency_us(self, splits) -> float:
+        """Batch-1 int8 latency of the model rebuilt without the removed channels."""
+        return measure.int8_latency_us(rebuild.rebuild(self.model, self.masks.keep), splits,
+                                       self.config)
 
-def analyse(dense, splits, config, sparsities, print_line=None):
-    """(validation accuracy of `dense`, {layer or group: [(sparsity, val accuracy)]})."""
+
+def analyse(dense, splits, config, sparsities, print_line=None, timed: bool = False):
+    """(validation accuracy of `dense`, {layer or group: [(sparsity, val accuracy)]},
+    with `timed` (unit/channel only) (dense int8 latency, {group: [(sparsity, latency of
+    the model rebuilt without them)]}), else None)."""
     probe = GRANULARITIES.get(config.granularity).probe(dense, config)
 
     def accuracy() -> float:
         return train.evaluate(probe.model, splits.x_val, splits.y_val,
                               config.batch_size)["accuracy"]
 
-    baseline, out = accuracy(), {}
+    baseline, out, latencies = accuracy(), {}, {}
+    dense_latency = probe.latency_us(splits) if timed else None
     for unit in probe.units:
-        out[unit] = []
+        out[unit], latencies[unit] = [], []
         for sparsity in sparsities:
             probe.prune(unit, sparsity)
             out[unit].append((sparsity, accuracy()))
+            if timed:
+                latencies[unit].append((sparsity, probe.latency_us(splits)))
             probe.restore(unit)
         if print_line:
-            print_line(f"{unit}: " + ", ".join(f"{s:.0%} {a:.4f}" for s, a in out[unit])
-                       + f" (unpruned {baseline:.4f})")
-    return baseline, out
+            print_line(f"{unit}: " + ", ".join(
+                f"{s:.0%} {a:.4f}" + (f" {latencies[unit][i][1]:.0f}us" if timed else "")
+                for i, (s, a) in enumerate(out[unit]))
+                + f" (unpruned {baseline:.4f}" + (f", {dense_latency:.0f}us)" if timed else ")"))
+    return baseline, out, ((dense_latency, latencies) if timed else None)
 
 
-def table(baseline: float, accuracies: dict[str, list[tuple]]) -> str:
-    """Markdown: one row per layer, the accuracy drop in points at each sparsity."""
-    sparsities = [s for s, _ in next(iter(accuracies.values()))]
+def table(baseline: float, accuracies: dict[str, list[tuple]], latency=None) -> str:
+    """Markdown: one row per layer, the accuracy drop in points at each sparsity; with
+    `latency` (analyse's), a second table of the microseconds each cut saved."""
+    text = _rows(accuracies, lambda a: f"{(baseline - a) * 100:+.2f}")
+    if latency:
+        text += (f"\nBatch-1 int8 latency saved, in microseconds (dense model "
+                 f"{latency[0]:.1f} us):\n\n"
+                 + _rows(latency[1], lambda t: f"{latency[0] - t:.1f}"))
+    return text
+
+
+def _rows(curves: dict[str, list[tuple]], cell) -> str:
+    sparsities = [s for s, _ in next(iter(curves.values()))]
     rows = ["| layer | " + " | ".join(f"{s:.0%}" for s in sparsities) + " |",
             "|---" * (len(sparsities) + 1) + "|"]
-    rows += [f"| {name} | " + " | ".join(f"{(baseline - a) * 100:+.2f}" for _, a in points)
-             + " |" for name, points in accuracies.items()]
+    rows += [f"| {name} | " + " | ".join(cell(v) for _, v in points) + " |"
+             for name, points in curves.items()]
     return "\n".join(rows) + "\n"
 
 
+def how_to_use(run_id: str, timed: bool) -> str:
+    """The `pruning run` options that prune by the run's curves."""
+    use = (f"--sparsity-distribution sensitivity --sensitivity runs:/{run_id}/"
+           f"{curves_file.FILE}")
+    if timed:
+        use += (" (or, to buy latency where it costs least accuracy: "
+                "--sparsity-distribution latency, final_sparsity the share of the latency)")
+    return use
+
+
 def run_sensitivity(base, sparsities, experiment_name=None, tracking_uri=None,
-                    print_line=print) -> tuple[str, float, dict]:
+                    print_line=print, timed: bool = False) -> tuple[str, float, dict]:
     """The analysis of `base`'s dense model as one MLflow run; returns (run id, baseline,
     accuracies)."""
     from . import tracking as mlt
@@ -95,38 +127,46 @@ def run_sensitivity(base, sparsities, experiment_name=None, tracking_uri=None,
     mlt.check_store(experiment_name, tracking_uri)
     name = (f"sensitivity-{base.granularity}-{describe.short_name(base.model)}-"
             f"{describe.short_name(base.dataset)}")
-    params = {**base.to_dict(), "sparsities": ",".join(f"{s:g}" for s in sparsities)}
+    params = {**base.to_dict(), "sparsities": ",".join(f"{s:g}" for s in sparsities),
+              "latency": timed}
     tags = {mlt.ROLE: "sensitivity", "dataset": base.dataset, "model": base.model,
             "granularity": base.granularity, "recipe": base.recipe}
     with mlt.experiment_run(params, name, tags) as run_id:
         dense, pretrain_run_id = experiment.ensure_pretrained(
             base, splits, start, run_id, progress=print_line is not None)
-        baseline, accuracies = analyse(dense, splits, base, sparsities, print_line)
-        _log(run_id, base, baseline, accuracies, pretrain_run_id, mlt)
+        baseline, accuracies, latency = analyse(dense, splits, base, sparsities, print_line,
+                                                timed)
+        _log(run_id, base, baseline, accuracies, latency, pretrain_run_id, mlt)
     return run_id, baseline, accuracies
 
 
-def _log(run_id, base, baseline, accuracies, pretrain_run_id, mlt) -> None:
-    # One chart per layer in the MLflow UI: accuracy at step = sparsity in percent.
+def _log(run_id, base, baseline, accuracies, latency, pretrain_run_id, mlt) -> None:
+    # One chart per layer in the MLflow UI: accuracy (and latency) at step = sparsity in
+    # percent.
     for i, s in enumerate(s for s, _ in next(iter(accuracies.values()))):
-        mlt.log_results(run_id, {f"sensitivity/{name}": points[i][1]
-                                 for name, points in accuracies.items()}, {},
-                        step=round(s * 100))
-    mlt.log_results(run_id, {"baseline_val_accuracy": baseline},
+        metrics = {f"sensitivity/{name}": points[i][1] for name, points in accuracies.items()}
+        if latency:
+            metrics.update({f"latency_us/{name}": points[i][1]
+                            for name, points in latency[1].items()})
+        mlt.log_results(run_id, metrics, {}, step=round(s * 100))
+    mlt.log_results(run_id, {"baseline_val_accuracy": baseline,
+                             **({"dense_int8_latency_us": latency[0]} if latency else {})},
                     {"pretrain_run_id": pretrain_run_id or ""})
-    mlt.log_text(run_id, curves_file.to_json(base.granularity, baseline, accuracies),
+    mlt.log_text(run_id, curves_file.to_json(base.granularity, baseline, accuracies, latency),
                  curves_file.FILE)
-    text = table(baseline, accuracies)
+    text = table(baseline, accuracies, latency)
     mlt.log_text(run_id, text, "sensitivity.md")
     title = f"{base.model} on {base.dataset}, {base.granularity}s pruned one layer at a time"
     figures = {"plots/sensitivity_curves.png": plots.sensitivity_curves(baseline, accuracies,
                                                                         title),
                "plots/sensitivity_heatmap.png": plots.sensitivity_heatmap(baseline, accuracies,
                                                                           title)}
+    if latency:
+        figures["plots/sensitivity_latency.png"] = plots.sensitivity_tradeoff(
+            baseline, accuracies, latency, title)
     mlt.log_figures(run_id, figures)
     plots.close(figures.values())
-    use = (f"--sparsity-distribution sensitivity --sensitivity runs:/{run_id}/"
-           f"{curves_file.FILE}")
+    use = how_to_use(run_id, latency is not None)
     mlt.set_tags(run_id, {"mlflow.note.content":
                           f"**Sensitivity** of {base.model} on {base.dataset} "
                           f"({base.granularity}s; validation accuracy unpruned "

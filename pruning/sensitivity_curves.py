@@ -8,16 +8,25 @@ from __future__ import annotations
 import functools
 import json
 
+from .distributions import DISTRIBUTIONS
 from .errors import ConfigError, UserError
 
 FILE = "sensitivity.json"
 
 
-def to_json(granularity: str, baseline: float, accuracies: dict[str, list[tuple]]) -> str:
-    """accuracies: {layer or channel group: [(sparsity, validation accuracy), ...]}."""
-    return json.dumps({"granularity": granularity, "baseline_val_accuracy": baseline,
-                       "layers": {name: [[s, a] for s, a in points]
-                                  for name, points in accuracies.items()}}, indent=1)
+def to_json(granularity: str, baseline: float, accuracies: dict[str, list[tuple]],
+            latency: tuple[float, dict[str, list[tuple]]] | None = None) -> str:
+    """accuracies: {layer or channel group: [(sparsity, validation accuracy), ...]};
+    latency: (the dense model's batch-1 int8 latency in us, {group: [(sparsity, latency of
+    the model rebuilt without that group's share)]}), when timed."""
+    document = {"granularity": granularity, "baseline_val_accuracy": baseline,
+                "layers": {name: [[s, a] for s, a in points]
+                           for name, points in accuracies.items()}}
+    if latency is not None:
+        document["baseline_latency_us"] = latency[0]
+        document["latency_us"] = {name: [[s, t] for s, t in points]
+                                  for name, points in latency[1].items()}
+    return json.dumps(document, indent=1)
 
 
 def drops(document: dict) -> dict[str, list[tuple[float, float]]]:
@@ -53,13 +62,27 @@ def load(source: str) -> dict:
     return document
 
 
+def with_savings(document: dict) -> dict[str, list[tuple[float, float, float]]]:
+    """{group: [(sparsity, accuracy lost, share of the dense latency saved)]}: what the
+    `latency` distribution trades."""
+    base, timed = document["baseline_latency_us"], document["latency_us"]
+    return {name: [(s, d, (base - t) / base) for (s, d), (_, t) in zip(points, timed[name])]
+            for name, points in drops(document).items()}
+
+
 def curves_of(config) -> dict | None:
-    """The accuracy-drop curves config's sparsity distribution needs, else None."""
-    if config.sparsity_distribution != "sensitivity":
+    """The curves config's sparsity distribution needs (accuracy drops; for `latency`
+    with the latency saved), else None."""
+    if not config.reads_curves():
         return None
     document = load(config.sensitivity)
     if document.get("granularity") != config.granularity:
         raise ConfigError("sensitivity", f"sensitivity: the curves were measured at "
                           f"granularity={document.get('granularity')}, this run prunes at "
                           f"granularity={config.granularity}; measure it at that granularity")
+    if DISTRIBUTIONS.get(config.sparsity_distribution).needs_curves == "latency":
+        if "latency_us" not in document:
+            raise ConfigError("sensitivity", f"sensitivity: {config.sensitivity!r} has no "
+                              "latencies; measure them with `pruning sensitivity --latency`")
+        return with_savings(document)
     return drops(document)
