@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import statistics
-import time
 import warnings
 from pathlib import Path
 
@@ -98,27 +96,9 @@ def tflite_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray, batch_size: int
     return correct / len(x)
 
 
-def latency_us(tflite: bytes, sample: np.ndarray, runs: int, rounds: int = 3) -> float:
-    """Batch-1 single-thread LiteRT latency in microseconds: the fastest of `rounds`
-    medians of `runs` invocations, each after runs // 10 (at least one) untimed warm-up
-    ones, a pause between rounds. Back-to-back medians read 164-191 us instead of 147
-    here about one time in six, right after a conversion or an evaluation; noise only
-    ever adds time, so the fastest round is the figure."""
-    interpreter = _interpreter(tflite, threads=1)
-    interpreter.allocate_tensors()
-    index_in = interpreter.get_input_details()[0]["index"]
-    interpreter.set_tensor(index_in, sample[None].astype(np.float32))
-    medians = []
-    for round_ in range(rounds):
-        if round_:
-            time.sleep(0.25)  # a burst of other work (threads of a conversion or an
-            # evaluation winding down) must not cover every round
-        for _ in range(max(1, runs // 10)):
-            interpreter.invoke()
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            interpreter.invoke()
-            times.append(time.perf_counter() - start)
-        medians.append(statistics.median(times))
-    return min(medians) * 1e6
+def latency_us(tflite: bytes, sample: np.ndarray, runs: int, rounds: int = 5) -> float:
+    """Median batch-1 single-thread LiteRT latency in microseconds (the fastest of
+    `rounds` medians of `runs`), timed in a fresh process: pruning.timing says why."""
+    from . import timing
+
+    return timing.latency_us(tflite, sample, runs, rounds)
