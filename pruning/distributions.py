@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 
+from .errors import ConfigError
 from .registry import Registry
 
 DISTRIBUTIONS = Registry("sparsity_distribution")
@@ -83,13 +84,7 @@ def sensitivity(shapes: dict[str, tuple], sparsity: float, curves: dict) -> dict
     pruning): each layer gets the highest sparsity its curve keeps within it, and the
     tolerance is the one at which the model loses `sparsity` of its weights. Layers
     that hurt least lose most."""
-    from .errors import ConfigError
-
-    missing = sorted(set(shapes) - set(curves))
-    if missing:
-        raise ConfigError("sensitivity", f"sensitivity: the curves have no layer "
-                          f"{', '.join(missing)} (they cover {', '.join(sorted(curves))}); "
-                          "measure the same model with the same granularity and pruning_policy")
+    _check_covered(shapes, curves)
     sizes = {name: math.prod(shape) for name, shape in shapes.items()}
     envelopes = {name: _envelope(curves[name]) for name in shapes}
     total = sum(sizes.values())
@@ -124,13 +119,7 @@ def latency(shapes: dict[str, tuple], sparsity: float, curves: dict) -> dict[str
     unlike `sensitivity`, which would trade their weights for accuracy only. A group's
     choice only grows with the price, so each initial is at most its final.
     """
-    from .errors import ConfigError
-
-    missing = sorted(set(shapes) - set(curves))
-    if missing:
-        raise ConfigError("sensitivity", f"sensitivity: the curves have no layer "
-                          f"{', '.join(missing)} (they cover {', '.join(sorted(curves))}); "
-                          "measure the same model with the same granularity and pruning_policy")
+    _check_covered(shapes, curves)
     options = {name: _priced(curves[name]) for name in shapes}
 
     def choice(price: float) -> dict[str, tuple[float, float, float]]:
@@ -154,6 +143,14 @@ def latency(shapes: dict[str, tuple], sparsity: float, curves: dict) -> dict[str
         middle = (low + high) / 2
         low, high = (middle, high) if saved(middle) < sparsity - 1e-12 else (low, middle)
     return {name: point[0] for name, point in choice(high).items()}
+
+
+def _check_covered(shapes: dict, curves: dict) -> None:
+    missing = sorted(set(shapes) - set(curves))
+    if missing:
+        raise ConfigError("sensitivity", f"sensitivity: the curves have no layer "
+                          f"{', '.join(missing)} (they cover {', '.join(sorted(curves))}); "
+                          "measure the same model with the same granularity and pruning_policy")
 
 
 def _priced(curve) -> list[tuple[float, float, float]]:
