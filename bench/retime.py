@@ -21,6 +21,8 @@ def main():
     parser.add_argument("--data-dir", default="../data")
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--calibration-samples", type=int, default=200)
+    parser.add_argument("--window", type=float, default=12.0,
+                        help="seconds each comparison is timed over")
     args = parser.parse_args()
     splits = data.load(args.dataset, args.data_dir, 0.1, 0)
     dense = keras.models.load_model(args.dense, compile=False)
@@ -28,8 +30,8 @@ def main():
                                        per_channel=True)
     pruned_int8 = Path(args.int8).read_bytes()
     for _ in range(3):
-        d = export.latency_us(dense_int8, splits.x_test[0], args.runs)
-        p = export.latency_us(pruned_int8, splits.x_test[0], args.runs)
+        d, p = export.latencies_us([dense_int8, pruned_int8], splits.x_test[0], args.runs,
+                                   args.window)
         print(f"dense int8 {d:.1f} us, pruned int8 {p:.1f} us: {d / p:.2f}x", flush=True)
 
 

@@ -9,18 +9,14 @@ field names, so a parameter has one name everywhere.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from .channel_masks import SCORES
+from . import config_checks
 from .distributions import DISTRIBUTIONS
 from .errors import ConfigError
-from .fields import DENSE, START, Conversions, check_fields, read_file, with_role
+from .fields import DENSE, START, Conversions, read_file, with_role
 from .fields import declare as _f
-from .granularities import GRANULARITIES
-INT_MAX = 2**31 - 1  # TensorFlow counts steps, batches and epochs in int32
-SEED_MAX = 2**32 - 1  # numpy's and Keras' seeds are 32-bit
 
 DEFAULT_PRETRAIN_EPOCHS = 10  # of a model built here; a trained one gets 0
 
@@ -101,6 +97,10 @@ class ExperimentConfig(Conversions):
     begin_fraction: float = _f(0.0, "where pruning begins, as a share of the retraining steps")
     end_fraction: float = _f(0.7, "where pruning ends, as a share of the retraining steps; "
                                   "the rest fine-tunes with the masks fixed")
+    finetune_rebuilt: bool = _f(True, "unit/channel: after the masks' last update, fine-tune "
+                                      "the model rebuilt smaller instead of the masked one "
+                                      "(the same network, faster epochs; Adam's moments "
+                                      "restart); false: the masked one to the end")
     prune_output: bool = _f(False, "prune the output layer too")
     pruning_policy: str = _f("all", "layers pruned: all Dense and Conv2D; pointwise: Dense "
                                     "and 1x1 Conv2D (spares convnet stems); xnnpack: tfmot's "
@@ -149,6 +149,9 @@ class ExperimentConfig(Conversions):
                                ("per_channel", "per_tensor"))
     calibration_samples: int = _f(200, "training samples that calibrate int8 quantization")
     latency_runs: int = _f(200, "timed batch-1 TFLite invocations per latency median")
+    latency_window: float = _f(12.0, "seconds over which latency is timed: rounds that time "
+                                     "every model compared once each, the fastest median "
+                                     "counts (this VM slows 1.5x in spells of up to ~8 s)")
     mask_log_every: int = _f(1, "log mask snapshots every this many retraining epochs; "
                                 "0: only the final masks")
     seed: int = _f(0, "seed of the split, the initial weights and the data order", role=DENSE)
@@ -158,101 +161,7 @@ class ExperimentConfig(Conversions):
                    cli_default="auto")
 
     def __post_init__(self):
-        self._validate()
-
-    # -- validation -----------------------------------------------------------
-    def _validate(self):
-        from . import data_sources, model_sources, schedules
-
-        data_sources.kind_of(self.dataset)  # the spelling only: files are read by preflight
-        model_sources.kind_of(self.model)
-        schedules.SCHEDULES.get(self.schedule)
-        GRANULARITIES.get(self.granularity)
-        SCORES.get(self.channel_score)
-        check_fields(self)
-        for name in ("initial_sparsity", "final_sparsity"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(name, f"{name}={getattr(self, name)} is outside [0, 1)")
-        if self.final_sparsity < self.initial_sparsity:
-            raise ConfigError("final_sparsity", f"final_sparsity={self.final_sparsity} is below "
-                              f"initial_sparsity={self.initial_sparsity}; it must be >= it")
-        for name in ("retrain_epochs", "batch_size", "frequency", "channel_multiple",
-                     "calibration_samples", "latency_runs"):
-            if getattr(self, name) < 1:
-                raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 1")
-        for name in ("mask_log_every", "input_size", "seed", "weight_decay", "shift_pixels",
-                     "qat_epochs", "pretrain_epochs", "cluster_epochs"):
-            if (getattr(self, name) or 0) < 0:
-                raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 0")
-        if self.clusters and not 2 <= self.clusters <= 256:
-            raise ConfigError("clusters", f"clusters={self.clusters}: allowed 0 (none) or 2 to "
-                              "256 (int8 holds 256 values)")
-        if self.clusters and self.qat_epochs:
-            raise ConfigError("clusters", f"clusters={self.clusters} with qat_epochs="
-                              f"{self.qat_epochs}: quantization-aware training would move the "
-                              "shared values apart; use one of them")
-        for name in ("pretrain_lr", "retrain_lr", "qat_lr", "cluster_lr", "power", "alpha",
-                     "distill_temperature"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(name, f"{name}={getattr(self, name)} must be > 0")
-        for f in dataclasses.fields(self):
-            value, limit = getattr(self, f.name), SEED_MAX if f.name == "seed" else INT_MAX
-            if isinstance(value, int) and not isinstance(value, bool) and value > limit:
-                raise ConfigError(f.name, f"{f.name}={value} is too large; allowed: up to "
-                                  f"{limit}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ConfigError("val_fraction", f"val_fraction={self.val_fraction} is outside (0, 1)")
-        for name in ("distill_weight", "retrain_dropout_scale"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(name, f"{name}={getattr(self, name)} is outside [0, 1]")
-        if not 0.0 <= self.bn_momentum < 1.0:
-            raise ConfigError("bn_momentum", f"bn_momentum={self.bn_momentum} is outside [0, 1)")
-        if not 0.0 <= self.begin_fraction < self.end_fraction <= 1.0:
-            raise ConfigError("end_fraction", "need 0 <= begin_fraction < end_fraction <= 1, got "
-                              f"begin_fraction={self.begin_fraction}, "
-                              f"end_fraction={self.end_fraction}")
-        self.m_by_n()  # validates the spelling
-        if self.sparsity_distribution != "uniform" and (self.sparsity_m_by_n
-                                                         or self.pruning_policy == "xnnpack"):
-            # M-by-N fixes every layer at M/N, and tfmot applies the XNNPACK policy to the
-            # whole model with one schedule.
-            raise ConfigError("sparsity_distribution", f"sparsity_distribution="
-                              f"{self.sparsity_distribution!r} needs unstructured pruning "
-                              "with pruning_policy all or pointwise; use uniform")
-        if self.reads_curves() and not self.sensitivity:
-            raise ConfigError("sensitivity", f"sensitivity: sparsity_distribution="
-                              f"{self.sparsity_distribution} needs the curves of a `pruning "
-                              "sensitivity` run: sensitivity=runs:/<run_id>/sensitivity.json "
-                              "or a path to that file")
-        if self.sparsity_distribution == "latency" and self.granularity == "weight":
-            raise ConfigError("sparsity_distribution", "sparsity_distribution=latency needs "
-                              "granularity unit or channel: zeros in dense kernels save no "
-                              "time")
-        if self.granularity != "weight":
-            for name, wrong, why in (
-                    ("sparsity_m_by_n", bool(self.sparsity_m_by_n), "M-by-N gates weights"),
-                    ("pruning_policy", self.pruning_policy == "xnnpack",
-                     "xnnpack is tfmot's weight policy; use all or pointwise"),
-                    ("prune_output", self.prune_output, "an output unit is a class")):
-                if wrong:
-                    raise ConfigError(name, f"{name}={getattr(self, name)!r} needs "
-                                      f"granularity=weight, not {self.granularity!r} ({why})")
-        if self.mask_updates is not None and self.mask_updates < 1:
-            raise ConfigError("mask_updates", f"mask_updates={self.mask_updates} must be >= 1 "
-                              "or auto")
-        if self.begin_step is not None and self.begin_step < 0:
-            raise ConfigError("begin_step", f"begin_step={self.begin_step} must be >= 0 or auto")
-        if self.begin_step is not None and self.end_step is not None:
-            if self.end_step <= self.begin_step:
-                raise ConfigError("end_step", f"end_step={self.end_step} must be greater than "
-                                  f"begin_step={self.begin_step}")
-            if self.mask_updates is None and (self.end_step - self.begin_step) % self.frequency:
-                # tfmot only updates masks at begin_step + k * frequency: a window that is
-                # not a whole number of frequencies never reaches final_sparsity.
-                raise ConfigError("end_step", f"end_step - begin_step = "
-                                  f"{self.end_step - self.begin_step} must be a multiple of "
-                                  f"frequency={self.frequency}, or final_sparsity is never "
-                                  "reached")
+        config_checks.validate(self)
 
     @property
     def dense_epochs(self) -> int:

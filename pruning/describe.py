@@ -103,7 +103,8 @@ def figures(config, history, window, final_metrics, snapshots=(), pixel_layer=No
             history, config.dense_epochs, title,
             # the training accuracy jumps where dropout drops: say why on the line
             "pruning starts" + (f" (dropout x{config.retrain_dropout_scale:g})"
-                                if _dropout(config) else "")),
+                                if _dropout(config) else ""),
+            _rebuilt_from(config, window, spe)),
         "plots/sparsity_schedule.png": plots.sparsity_over_steps(
             curve, schedule, steps, target, actual_steps, [h[share] for h in retrain],
             window, initial, final, title,
@@ -123,6 +124,16 @@ def figures(config, history, window, final_metrics, snapshots=(), pixel_layer=No
             out["plots/pixel_map.png"] = mask_plots.pixel_map(
                 masks.pixel_keep_share(last[name], shape), name, title)
     return out
+
+
+def _rebuilt_from(config, window, steps_per_epoch: int) -> list[tuple[int, str]]:
+    """Where a structured run's rebuilt model took over from the masked one, if it did."""
+    if config.granularity == "weight" or not config.finetune_rebuilt:
+        return []
+    masked = schedules.epochs_until(window.end_step, steps_per_epoch)
+    if masked >= config.retrain_epochs:
+        return []
+    return [(config.dense_epochs + masked, "masks fixed: the rebuilt model trains")]
 
 
 def summary(config, metrics) -> str:
@@ -147,8 +158,10 @@ def summary(config, metrics) -> str:
     if "channel_sparsity" in m:
         lines.append(f"- validation accuracy {m['final_val_accuracy']:.4f}; "
                      f"{m['channel_sparsity']:.1%} of the {config.granularity}s it could "
-                     f"prune removed (channel_groups.md), rebuilt smaller: "
-                     f"{m['total_params']:.0f} params"
+                     f"prune removed (channel_groups.md), rebuilt smaller"
+                     + (" after the last mask update and fine-tuned so" if
+                        config.finetune_rebuilt else "")
+                     + f": {m['total_params']:.0f} params"
                      + (f" (dense {m['dense_params']:.0f})" if "dense_params" in m else ""))
     else:
         lines.append(f"- validation accuracy {m['final_val_accuracy']:.4f}; sparsity "

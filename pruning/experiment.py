@@ -17,6 +17,7 @@ from . import (__version__, describe, measure, model_checks, model_sources,
                models, preflight, quantization, schedules, train)
 from .config import ExperimentConfig
 from .granularities import GRANULARITIES
+from .observers import tell
 from .recorders import Offline, PretrainOnly, Tracked
 
 
@@ -140,11 +141,6 @@ def ensure_pretrained(config: ExperimentConfig, splits, start, requested_by: str
     return model, run_id
 
 
-def _status(observers, text: str) -> None:
-    for observer in observers:
-        getattr(observer, "status", lambda text: None)(text)
-
-
 def _execute(config, splits, window, start, recorder, observers, outputs: Outputs) -> Result:
     recorder.start(config, splits)
     dense, dense_history, dense_metrics, pretrain_run_id = _dense_model(
@@ -161,7 +157,7 @@ def _execute(config, splits, window, start, recorder, observers, outputs: Output
             step_offset=len(dense_history) + len(retrain_history))
         retrain_history = retrain_history + shared_history
         pruned.metrics.update(clustering.distinct_values(shipped, config))
-    _status(observers, "evaluating the pruned model")
+    tell(observers, "evaluating the pruned model")
     metrics = {**dense_metrics, **pruned.metrics,
                **_final_metrics(shipped, splits, config, outputs.test_set)}
     qat = None
@@ -173,11 +169,11 @@ def _execute(config, splits, window, start, recorder, observers, outputs: Output
             train.prunable_kernels(qat, config))["sparsity"]
     costs, tflite_int8 = measure.costs(dense, shipped, qat, splits, config, outputs.export,
                                        outputs.latency,
-                                       lambda text: _status(observers, text))
+                                       lambda text: tell(observers, text))
     metrics.update(costs)
     history = dense_history + retrain_history
     keep = outputs.keep_model(metrics) if callable(outputs.keep_model) else outputs.keep_model
-    _status(observers, "logging the model, metrics and plots" if recorder.run_id else "done")
+    tell(observers, "logging the model, metrics and plots" if recorder.run_id else "done")
     model_id = recorder.finish(config, metrics, history, window, shipped if keep else None,
                                splits, tflite_int8, models.image_dense_layer(shipped),
                                describe.summary(config, metrics), pruned.texts)
@@ -189,7 +185,7 @@ def _dense_model(config, splits, start, recorder, observers):
     """The dense model: a trained starting model as it is (no dense epochs), else from
     the store's cache, or trained and cached now."""
     if config.dense_epochs == 0:
-        _status(observers, "measuring the dense model")
+        tell(observers, "measuring the dense model")
         return start.model, [], _dense_metrics(start.model, splits, config), None
     key = pretrain_key(config, splits.digest, start.digest)
     name = f"pretrain-{describe.short_name(config.model)}-{describe.short_name(config.dataset)}"
@@ -200,7 +196,7 @@ def _dense_model(config, splits, start, recorder, observers):
     while True:
         cached = recorder.find_pretrained(key)  # waits while another process trains it
         if cached is not None:
-            _status(observers, f"dense model from the cache (run {cached.run_id})")
+            tell(observers, f"dense model from the cache (run {cached.run_id})")
             recorder.copy_history(cached.history)
             recorder.tag(pretrain_key=key, pretrain_run_id=cached.run_id, pretrain_cached="true")
             dense_metrics = {k: v for k, v in cached.metrics.items() if k.startswith("dense_")}

@@ -80,13 +80,13 @@ class Channels:
         rebuild.rebuild(model, keep)
 
     def prune(self, dense, splits, config, window, observers, step_offset) -> Pruned:
-        from . import rebuild, structured, train
+        from . import structured, train
 
-        model, masks, history = structured.retrain(dense, splits, config, window, self.kinds,
-                                                   observers, step_offset)
+        model, masks, history, small = structured.retrain(dense, splits, config, window,
+                                                          self.kinds, observers, step_offset)
         metrics = {**train.sparsity_metrics(train.prunable_kernels(model, config)),
                    **masks.metrics()}
-        return Pruned(rebuild.rebuild(model, masks.keep), metrics, history,
+        return Pruned(small, metrics, history,
                       {"channel_groups.md": masks.plan.describe(masks.keep)})
 
     def probe(self, dense, config):

@@ -16,3 +16,9 @@ class Observer:
 
     def status(self, text: str) -> None:
         """A step of work outside the training epochs (caching, export, logging)."""
+
+
+def tell(observers, text: str) -> None:
+    """`text` to the observers that take a status (any object may be an observer)."""
+    for observer in observers:
+        getattr(observer, "status", lambda text: None)(text)

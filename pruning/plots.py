@@ -20,8 +20,9 @@ def _axes(ax, xlabel: str, ylabel: str, title: str | None = None, legend: dict |
 
 
 def training_curves(history: list[dict[str, float]], prune_start_epoch: int, title: str,
-                    start_label: str = "pruning starts"):
-    """Accuracy and loss per epoch across both phases; a line where pruning starts."""
+                    start_label: str = "pruning starts", later=()):
+    """Accuracy and loss per epoch across both phases; a line where pruning starts, and
+    one at each of `later` ((epoch, label): e.g. where the rebuilt model takes over)."""
     epochs = list(range(len(history)))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, metric in zip(axes, ("accuracy", "loss")):
@@ -29,6 +30,8 @@ def training_curves(history: list[dict[str, float]], prune_start_epoch: int, tit
             values = [h.get(prefix + metric) for h in history]
             ax.plot(epochs, values, style, marker=".", label=prefix + metric)
         ax.axvline(prune_start_epoch - 0.5, color="grey", linestyle=":", label=start_label)
+        for epoch, label in later:
+            ax.axvline(epoch - 0.5, color="grey", linestyle="-.", label=label)
         _axes(ax, "epoch (dense training, then pruning)" if prune_start_epoch
               else "epoch (pruning a trained model)", metric)
     fig.suptitle(title)

@@ -69,6 +69,11 @@ def steps_per_epoch(n_samples: int, batch_size: int) -> int:
     return math.ceil(n_samples / batch_size)
 
 
+def epochs_until(step: int, steps_per_epoch: int) -> int:
+    """Whole epochs that include retraining step `step` (the first batch is step 1)."""
+    return math.ceil(step / steps_per_epoch)
+
+
 def resolve_window(config, steps_per_epoch: int) -> Window:
     """begin_step/end_step from the config, or from begin/end_fraction of the retraining.
 

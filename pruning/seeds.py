@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .config import SEED_MAX
+from .config_checks import SEED_MAX
 from .errors import ConfigError
 
 # Shown first in the parent's table and summary: what targets are checked against.

@@ -52,10 +52,9 @@ class ChannelProbe:
     def restore(self, key: str) -> None:
         self.model.set_weights(self.original)
 
-    def latency_us(self, splits) -> float:
-        """Batch-1 int8 latency of the model rebuilt without the removed channels."""
-        return measure.int8_latency_us(rebuild.rebuild(self.model, self.masks.keep), splits,
-                                       self.config)
+    def int8(self, splits) -> bytes:
+        """The int8 TFLite of the model rebuilt without the removed channels."""
+        return measure.int8(rebuild.rebuild(self.model, self.masks.keep), splits, self.config)
 
 
 def analyse(dense, splits, config, sparsities, print_line=None, timed: bool = False):
@@ -68,22 +67,35 @@ def analyse(dense, splits, config, sparsities, print_line=None, timed: bool = Fa
         return train.evaluate(probe.model, splits.x_val, splits.y_val,
                               config.batch_size)["accuracy"]
 
-    baseline, out, latencies = accuracy(), {}, {}
-    dense_latency = probe.latency_us(splits) if timed else None
+    baseline, out, converted = accuracy(), {}, {}
+    dense_int8 = probe.int8(splits) if timed else None
     for unit in probe.units:
-        out[unit], latencies[unit] = [], []
+        out[unit] = []
         for sparsity in sparsities:
             probe.prune(unit, sparsity)
             out[unit].append((sparsity, accuracy()))
             if timed:
-                latencies[unit].append((sparsity, probe.latency_us(splits)))
+                converted[unit, sparsity] = probe.int8(splits)
             probe.restore(unit)
         if print_line:
-            print_line(f"{unit}: " + ", ".join(
-                f"{s:.0%} {a:.4f}" + (f" {latencies[unit][i][1]:.0f}us" if timed else "")
-                for i, (s, a) in enumerate(out[unit]))
-                + f" (unpruned {baseline:.4f}" + (f", {dense_latency:.0f}us)" if timed else ")"))
-    return baseline, out, ((dense_latency, latencies) if timed else None)
+            print_line(f"{unit}: " + ", ".join(f"{s:.0%} {a:.4f}" for s, a in out[unit])
+                       + f" (unpruned {baseline:.4f})")
+    if not timed:
+        return baseline, out, None
+    # All cuts timed together, round after round: each sees the machine's fast spells and
+    # its slow ones alike (pruning.timing).
+    if print_line:
+        print_line(f"timing {len(converted) + 1} int8 models together, batch 1")
+    dense_latency, *times = measure.latencies_us([dense_int8, *converted.values()], splits,
+                                                 config)
+    latencies = {unit: [] for unit in out}
+    for (unit, sparsity), latency in zip(converted, times):
+        latencies[unit].append((sparsity, latency))
+    if print_line:
+        for unit, points in latencies.items():
+            print_line(f"{unit}: " + ", ".join(f"{s:.0%} {t:.0f}us" for s, t in points)
+                       + f" (unpruned {dense_latency:.0f}us)")
+    return baseline, out, (dense_latency, latencies)
 
 
 def table(baseline: float, accuracies: dict[str, list[tuple]], latency=None) -> str:

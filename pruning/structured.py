@@ -8,11 +8,14 @@ them and cuts the result down (rebuild.py).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import tf_keras as keras
 
-from . import channel_masks, channel_plan, schedules, train
+from . import channel_masks, channel_plan, rebuild, schedules, train
 from .mask_holding import HeldMasks, Hold
+from .observers import tell
 
 
 class ChannelMasks:
@@ -102,20 +105,47 @@ def prepare(dense, config, kinds) -> tuple[object, ChannelMasks]:
 
 def retrain(dense, splits, config, window, kinds, observers=(), step_offset: int = 0):
     """Gradual structured pruning while retraining; returns (masked model, its masks,
-    history)."""
+    history, the model rebuilt smaller: what ships).
+
+    With config.finetune_rebuilt, the epochs after the masks' last update train the
+    rebuilt model instead of the masked one: the same network without its zeros, whose
+    epochs cost less (MobileNetV2 on CIFAR-10 at 68% of channels removed: 29 s instead
+    of 57). Adam's moments restart there; the learning-rate schedule goes on.
+    """
     model, masks = prepare(dense, config, kinds)
     schedule = _Schedule(masks, window, config)
     snapshots = train.MaskSnapshots(config, observers, step_offset)
 
-    def extra(model, epoch):
-        return {"target_sparsity": train.target_sparsity(schedule.step, window, config),
-                **masks.metrics(), **train.sparsity_metrics(train.prunable_kernels(model, config)),
-                **snapshots(epoch, masks.kernel_masks)}
+    def extra(first: int):
+        def metrics(_, epoch):  # the masked model's, also while its rebuilt copy trains
+            return {"target_sparsity": train.target_sparsity(schedule.step, window, config),
+                    **masks.metrics(),
+                    **train.sparsity_metrics(train.prunable_kernels(model, config)),
+                    **snapshots(first + epoch, masks.kernel_masks)}
+        return metrics
 
-    phase = train.Phase.retraining(config, step_offset)
-    history = train.fit(model, splits, config, phase, observers,
-                        callbacks=[schedule, Hold(masks.held)], extra=extra, teacher=dense)
-    return model, masks, history
+    masked, rebuilt = train.Phase.retraining(config, step_offset).split(
+        masked_epochs(config, window, len(splits.x_train)))
+    history = train.fit(model, splits, config, masked, observers,
+                        callbacks=[schedule, Hold(masks.held)], extra=extra(0), teacher=dense)
+    small = rebuild.rebuild(model, masks.keep)
+    if rebuilt is not None:
+        tell(observers, f"masks fixed: fine-tuning the rebuilt model ({small.count_params():,} "
+                        f"of {dense.count_params():,} parameters) for {rebuilt.epochs} epochs")
+        # The rebuilt layers carry the retraining's Dropout rates already.
+        rebuilt = dataclasses.replace(rebuilt, dropout_scale=1.0)
+        history += train.fit(small, splits, config, rebuilt, observers,
+                             extra=extra(masked.epochs), teacher=dense)
+    return model, masks, history, small
+
+
+def masked_epochs(config, window, n_train: int) -> int:
+    """Retraining epochs up to the masks' last update (all of them without
+    config.finetune_rebuilt)."""
+    if not config.finetune_rebuilt:
+        return config.retrain_epochs
+    return schedules.epochs_until(window.end_step,
+                                  schedules.steps_per_epoch(n_train, config.batch_size))
 
 
 def one_shot(dense, config, sparsity: float, kinds):

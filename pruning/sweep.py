@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import tf_keras as keras
 
-from . import (data, describe, experiment, export, mask_holding, plots, rebuild,
+from . import (data, describe, experiment, export, mask_holding, measure, plots, rebuild,
                sensitivity_curves, structured, train)
 from .config import ExperimentConfig
 from .search_configs import SweepConfig
@@ -74,7 +74,7 @@ def _structured(dense, granularity, sparsity, splits, config, dense_latency,
         mask_holding.finetune(small, splits, config, finetune_epochs)
     metrics.update(_test_metrics(small, splits, config))
     tflite = export.to_tflite(small)
-    latency = export.latency_us(tflite, splits.x_test[0], config.latency_runs)
+    latency = measure.latencies_us([tflite], splits, config)[0]
     metrics.update(shrunk_params=float(small.count_params()),
                    shrunk_tflite_bytes=float(len(tflite)), shrunk_latency_us=latency,
                    speedup=dense_latency / latency)
@@ -128,8 +128,7 @@ def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str |
         dense, pretrain_run_id = experiment.ensure_pretrained(
             base, splits, start, parent, progress=print_line is not None)
         kernels = train.prunable_kernels(dense, base)
-        dense_latency = export.latency_us(export.to_tflite(dense), splits.x_test[0],
-                                          base.latency_runs)
+        dense_latency = measure.latencies_us([export.to_tflite(dense)], splits, base)[0]
         for method, distribution, label in sweep.series(base.sparsity_distribution):
             shared = base.replace(sparsity_distribution=distribution)
             for sparsity in sweep.sparsity_list():

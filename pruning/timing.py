@@ -1,15 +1,17 @@
 """Batch-1 LiteRT latency, timed in a fresh Python process that loads LiteRT and numpy
-only.
+only, every model of a comparison in the same process, round after round.
 
-Timed inside the process that had just trained, the same int8 files read 1.3-1.6x
-slower than in a quiet process (run 256b29d2 logged 191.6 us for the dense
-MobileNetV2 and 108.4 us for the pruned one; a new process timed the very same files at
-147 and 70 us), and the speed-up came out 1.8x instead of 2.1x. A child process
-carries none of the trainer's threads and memory, so every figure comes from one.
+Why a child process: timed inside the process that had just trained, the same int8
+files read 1.3-1.6x slower than in a quiet one (run 256b29d2 logged 191.6 us for the
+dense MobileNetV2 and 108.4 us for the pruned one; a new process timed them at 147 and
+70 us).
 
-Even a quiet process on this VM has slow spells of a second or more (the pruned model:
-69 us, then 103-107 us for three measurements in a row), so a figure is the fastest of
-several medians spread over ~2 s.
+Why rounds spread over seconds, every model in each: this VM runs at two speeds. A
+minute of back-to-back medians of the pruned MobileNetV2 read 69 us, or 96-117 us in
+spells of 0.2 to 8 s (run 57d6573f logged 106.6 us in one; re-timed: 69.1-69.4). The
+fast figure is the machine's, so each model's latency is the fastest of its medians,
+and the rounds go on until `window` seconds have passed, longer than the spells seen.
+Interleaving the models puts the dense and the pruned one through the same spells.
 """
 from __future__ import annotations
 
@@ -22,46 +24,63 @@ from pathlib import Path
 
 import numpy as np
 
+MIN_ROUNDS = 3
 
-def latency_us(tflite: bytes, sample: np.ndarray, runs: int, rounds: int = 5) -> float:
-    """Batch-1 single-thread latency in microseconds of `tflite` on `sample` (one input,
-    no batch axis), measured by `measure` in a child process."""
+
+def latencies_us(tflites: list[bytes], sample: np.ndarray, runs: int,
+                 window: float) -> list[float]:
+    """Batch-1 single-thread latency in microseconds of each of `tflites` on `sample` (one
+    input, no batch axis), measured by `measure` in a child process."""
     with tempfile.TemporaryDirectory() as tmp:
-        model, inputs = Path(tmp) / "model.tflite", Path(tmp) / "sample.npy"
-        model.write_bytes(tflite)
+        paths = []
+        for i, tflite in enumerate(tflites):
+            paths.append(Path(tmp) / f"model{i}.tflite")
+            paths[-1].write_bytes(tflite)
+        inputs = Path(tmp) / "sample.npy"
         np.save(inputs, sample[None].astype(np.float32))
-        done = subprocess.run([sys.executable, "-m", "pruning.timing", str(model),
-                               str(inputs), str(runs), str(rounds)],
+        done = subprocess.run([sys.executable, "-m", "pruning.timing", str(inputs), str(runs),
+                               str(window), *map(str, paths)],
                               capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"timing the TFLite model failed: {done.stderr.strip()[-500:]}")
-    return float(done.stdout.split()[-1])
+    return [float(v) for v in done.stdout.split()[-len(tflites):]]
 
 
-def measure(tflite_path: str, inputs: np.ndarray, runs: int, rounds: int) -> float:
-    """The fastest of `rounds` medians of `runs` invocations, each after runs // 10 (at
-    least one) untimed warm-up ones, with pauses between rounds: noise only ever adds
-    time. Back-to-back medians read 164-191 us instead of 147 about one time in six."""
+def latency_us(tflite: bytes, sample: np.ndarray, runs: int, window: float) -> float:
+    """latencies_us of one model."""
+    return latencies_us([tflite], sample, runs, window)[0]
+
+
+def measure(paths: list[str], inputs: np.ndarray, runs: int, window: float) -> list[float]:
+    """Each model's fastest median of `runs` invocations (after runs // 10, at least one,
+    untimed warm-up ones), over rounds that time every model once, 0.2 s apart, at least
+    MIN_ROUNDS of them and until `window` seconds have passed: noise only adds time."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=tflite_path, num_threads=1)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], inputs)
-    medians = []
-    for round_ in range(rounds):
-        if round_:
-            time.sleep(0.4)  # a slow spell must not cover every round
-        for _ in range(max(1, runs // 10)):
-            interpreter.invoke()
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            interpreter.invoke()
-            times.append(time.perf_counter() - start)
-        medians.append(statistics.median(times))
-    return min(medians) * 1e6
+    interpreters = []
+    for path in paths:
+        interpreter = Interpreter(model_path=path, num_threads=1)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], inputs)
+        interpreters.append(interpreter)
+    best = [float("inf")] * len(paths)
+    start, rounds = time.perf_counter(), 0
+    while rounds < MIN_ROUNDS or time.perf_counter() - start < window:
+        if rounds:
+            time.sleep(0.2)
+        for i, interpreter in enumerate(interpreters):
+            for _ in range(max(1, runs // 10)):
+                interpreter.invoke()
+            times = []
+            for _ in range(runs):
+                began = time.perf_counter()
+                interpreter.invoke()
+                times.append(time.perf_counter() - began)
+            best[i] = min(best[i], statistics.median(times))
+        rounds += 1
+    return [b * 1e6 for b in best]
 
 
 if __name__ == "__main__":
-    path, sample_path, n_runs, n_rounds = sys.argv[1:5]
-    print(measure(path, np.load(sample_path), int(n_runs), int(n_rounds)))
+    sample_path, n_runs, seconds, *model_paths = sys.argv[1:]
+    print(*measure(model_paths, np.load(sample_path), int(n_runs), float(seconds)))

@@ -6,6 +6,7 @@ module owns the pruning fit call, so `UpdatePruningStep` is never forgotten.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -35,6 +36,23 @@ class Phase:
     lr: float
     step_offset: int  # epochs logged before this phase
     dropout_scale: float = 1.0  # times each Dropout's rate while this phase trains
+    # A phase may be part of a longer learning-rate schedule: `schedule_epochs` long (None:
+    # this phase's own), of which `schedule_start` epochs ran before it.
+    schedule_epochs: int | None = None
+    schedule_start: int = 0
+
+    def split(self, epochs: int) -> tuple["Phase", "Phase | None"]:
+        """This phase's first `epochs` and the rest (None when nothing is left), on one
+        learning-rate schedule: the rest picks it up where the first part left it."""
+        if epochs >= self.epochs:
+            return self, None
+        total = self.schedule_epochs or self.epochs
+        head = dataclasses.replace(self, epochs=epochs, schedule_epochs=total)
+        tail = dataclasses.replace(self, epochs=self.epochs - epochs,
+                                   step_offset=self.step_offset + epochs,
+                                   schedule_epochs=total,
+                                   schedule_start=self.schedule_start + epochs)
+        return head, tail
 
     @classmethod
     def retraining(cls, config, step_offset: int) -> "Phase":
@@ -43,10 +61,27 @@ class Phase:
                    config.retrain_dropout_scale)
 
 
+class _Resumed(keras.optimizers.schedules.LearningRateSchedule):
+    """`schedule` picked up `offset` steps in (the second part of a split phase)."""
+
+    def __init__(self, schedule, offset: int):
+        self.schedule, self.offset = schedule, offset
+
+    def __call__(self, step):
+        return self.schedule(step + self.offset)
+
+    def get_config(self):
+        return {"schedule": keras.optimizers.schedules.serialize(self.schedule),
+                "offset": self.offset}
+
+
 def _optimizer(phase: Phase, config, steps: int):
     lr = phase.lr
     if config.lr_schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(phase.lr, decay_steps=phase.epochs * steps)
+        lr = keras.optimizers.schedules.CosineDecay(
+            phase.lr, decay_steps=(phase.schedule_epochs or phase.epochs) * steps)
+        if phase.schedule_start:
+            lr = _Resumed(lr, phase.schedule_start * steps)
     if not config.weight_decay:
         return keras.optimizers.Adam(learning_rate=lr)  # AdamW at 0 decay costs ~5% time
     optimizer = keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.weight_decay)

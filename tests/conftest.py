@@ -46,4 +46,4 @@ def tiny():
 
     return ExperimentConfig(dataset="synthetic", model="mlp", pretrain_epochs=2,
                             retrain_epochs=2, batch_size=64, frequency=1, latency_runs=5,
-                            calibration_samples=16)
+                            latency_window=0, calibration_samples=16)

@@ -14,7 +14,7 @@ from pruning.search_configs import SweepConfig, TuneConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "synthetic", "--pretrain-epochs", "1", "--retrain-epochs", "2",
-        "--frequency", "1", "--batch-size", "64", "--latency-runs", "5",
+        "--frequency", "1", "--batch-size", "64", "--latency-runs", "5", "--latency-window", "0",
         "--calibration-samples", "16"]
 
 

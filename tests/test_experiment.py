@@ -23,7 +23,7 @@ def tracked(tmp_path_factory):
 
     with use_store(tmp_path_factory.mktemp("store")):
         config = ExperimentConfig(dataset="synthetic", pretrain_epochs=2, retrain_epochs=2,
-                                  batch_size=64, frequency=1, latency_runs=5,
+                                  batch_size=64, frequency=1, latency_runs=5, latency_window=0,
                                   calibration_samples=16)
         first = experiment.run(config, experiment_name="t")
         second = experiment.run(config.replace(final_sparsity=0.8), experiment_name="t")

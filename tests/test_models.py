@@ -19,7 +19,7 @@ from pruning.search_configs import TuneConfig
 from .conftest import use_store
 
 CONFIG = dict(dataset="synthetic", pretrain_epochs=2, retrain_epochs=2, batch_size=64,
-              frequency=1, latency_runs=5, calibration_samples=16)
+              frequency=1, latency_runs=5, latency_window=0, calibration_samples=16)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pruning.config import ExperimentConfig
 from pruning.errors import ConfigError
 
 SMALL = dict(dataset="synthetic", pretrain_epochs=1, retrain_epochs=2, batch_size=64,
-             frequency=1, latency_runs=5, calibration_samples=16)
+             frequency=1, latency_runs=5, latency_window=0, calibration_samples=16)
 
 
 def test_m_by_n_keeps_at_most_m_of_every_n_inputs():
@@ -103,6 +103,7 @@ def test_speed_is_said_plainly():
 def test_cli_run_with_qat_reports_each_phase(store, capsys):
     argv = ["run", "--dataset", "synthetic", "--pretrain-epochs", "1", "--retrain-epochs", "1",
             "--frequency", "1", "--batch-size", "64", "--latency-runs", "5",
+            "--latency-window", "0",
             "--calibration-samples", "16", "--qat-epochs", "1"]
     assert cli.main(argv) == 0
     err = capsys.readouterr().err

@@ -47,6 +47,8 @@ def test_a_run_draws_its_schedule_masks_and_pixels():
                               metrics, snapshots, ("fc1", (3, 4, 1)))
     curves = scaled["plots/training_curves.png"].axes[0]
     assert "pruning starts (dropout x0.3)" in [line.get_label() for line in curves.lines]
+    assert "masks fixed: the rebuilt model trains" not in [line.get_label()
+                                                           for line in curves.lines]
     assert set(figures) == {"plots/training_curves.png", "plots/sparsity_schedule.png",
                             "plots/layer_sparsity.png", "plots/masks_final.png",
                             "plots/mask_changes.png", "plots/pixel_map.png"}
@@ -57,3 +59,21 @@ def test_a_run_draws_its_schedule_masks_and_pixels():
     assert len(axes.lines[2].get_xdata()) == 2  # measured at both epoch ends
     pixel = figures["plots/pixel_map.png"].axes[0].images[0].get_array()
     np.testing.assert_allclose(pixel, masks.pixel_keep_share(snapshots[-1][1]["fc1"], (3, 4, 1)))
+
+
+def test_a_structured_run_marks_where_its_rebuilt_model_took_over():
+    # 20 steps an epoch, the last mask update at step 30: the masked model trains 2 epochs
+    # of 4, the rebuilt one from epoch 1 (dense) + 2 on.
+    window = Window(begin_step=0, end_step=30, frequency=10, total_steps=80)
+    history = [{"loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5,
+                "channel_sparsity": 0.5}] * 5
+    for rebuilt, lines in ((True, 1), (False, 0)):
+        config = ExperimentConfig(pretrain_epochs=1, retrain_epochs=4, frequency=10,
+                                  granularity="channel", finetune_rebuilt=rebuilt)
+        curves = describe.figures(config, history, window, {})[
+            "plots/training_curves.png"].axes[0]
+        marked = [line for line in curves.lines
+                  if line.get_label() == "masks fixed: the rebuilt model trains"]
+        assert len(marked) == lines
+        if rebuilt:
+            assert list(marked[0].get_xdata()) == [2.5, 2.5]  # before epoch 3 (0-based)

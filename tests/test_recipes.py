@@ -12,6 +12,7 @@ retrain_epochs = 2
 frequency = 1
 batch_size = 64
 latency_runs = 5
+latency_window = 0
 calibration_samples = 16
 initial_sparsity = 0.3
 final_sparsity = 0.6

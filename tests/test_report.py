@@ -34,6 +34,7 @@ def test_rows_ship_the_cheapest_model_and_label_finetuning():
 def test_report_of_a_sweep(store, tmp_path, capsys):
     assert cli.main(["sweep", "--dataset", "synthetic", "--pretrain-epochs", "1",
                      "--batch-size", "64", "--sparsities", "0,0.5,0.9", "--latency-runs", "5",
+                     "--latency-window", "0",
                      "--experiment-name", "cmp", "--register-model", "swept"]) == 0
     # the sweep's best point is logged as a model and registered
     (version,) = MlflowClient().search_model_versions("name='swept'")

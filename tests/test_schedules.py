@@ -97,3 +97,7 @@ def test_build_returns_the_named_tfmot_schedule():
     built = schedules.build(config, Window(0, 100, 10, 200))
     assert isinstance(built, tfmot.sparsity.keras.ConstantSparsity)
     assert built.target_sparsity == 0.8
+
+
+def test_epochs_until_counts_the_epoch_a_step_falls_in():
+    assert [schedules.epochs_until(step, 10) for step in (1, 10, 11, 30)] == [1, 1, 2, 3]

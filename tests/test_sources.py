@@ -15,7 +15,7 @@ from pruning.errors import ConfigError, DataError
 from pruning.experiment import Outputs
 
 SMALL = dict(dataset="synthetic", retrain_epochs=2, batch_size=64, frequency=1,
-             latency_runs=5, calibration_samples=16)
+             latency_runs=5, latency_window=0, calibration_samples=16)
 QUICK = Outputs(export=False)
 
 
@@ -316,7 +316,7 @@ def test_mlflow_run_prunes_a_model_file_on_an_npz(store, tmp_path, trained):
     trained.save(tmp_path / "m.h5")
     run = mlflow_run(store, tmp_path, f"model={tmp_path / 'm.h5'}",
                      f"dataset={tmp_path / 'd.npz'}", "retrain_epochs=2", "frequency=1",
-                     "latency_runs=5")
+                     "latency_runs=5", "latency_window=0")
     assert run.info.status == "FINISHED" and run.data.tags["model_source"] == "file"
     assert run.data.params["resolved_pretrain_epochs"] == "0"
     assert run.data.metrics["sparsity"] == pytest.approx(0.9, abs=0.01)

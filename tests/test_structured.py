@@ -92,7 +92,7 @@ def test_gradual_schedule_removes_the_planned_channels_and_holds_them(splits):
     config = ExperimentConfig(dataset="synthetic", model="cnn", granularity="channel",
                               retrain_epochs=2, batch_size=64, initial_sparsity=0.25,
                               final_sparsity=0.5, frequency=1, channel_multiple=1,
-                              end_fraction=0.5)
+                              end_fraction=0.5, finetune_rebuilt=False)
     dense = models.build("cnn", splits.input_shape, splits.num_classes, config)
     steps = schedules.steps_per_epoch(len(splits.x_train), config.batch_size)
     window = schedules.resolve_window(config, steps)
@@ -102,7 +102,8 @@ def test_gradual_schedule_removes_the_planned_channels_and_holds_them(splits):
         def epoch_end(self, step, metrics): pass
         def mask_snapshot(self, step, masks, final): snapshots.append((step, masks, final))
 
-    model, masks, history = structured.retrain(dense, splits, config, window, CHANNELS, [Snap()])
+    model, masks, history, shipped = structured.retrain(dense, splits, config, window,
+                                                         CHANNELS, [Snap()])
     for group in masks.plan.groups:
         expected = channel_masks.n_channels_kept(group.channels, 0.5)
         assert masks.keep[group.key].sum() == expected
@@ -120,6 +121,54 @@ def test_gradual_schedule_removes_the_planned_channels_and_holds_them(splits):
     small = rebuild.rebuild(model, masks.keep)
     np.testing.assert_allclose(small.predict(splits.x_test[:16], verbose=0),
                                model.predict(splits.x_test[:16], verbose=0), atol=1e-5)
+    np.testing.assert_allclose(shipped.predict(splits.x_test[:16], verbose=0),
+                               model.predict(splits.x_test[:16], verbose=0), atol=1e-5)
+
+
+def test_after_the_last_mask_update_the_rebuilt_model_trains(splits):
+    config = ExperimentConfig(dataset="synthetic", model="cnn", granularity="channel",
+                              retrain_epochs=3, batch_size=64, initial_sparsity=0.25,
+                              final_sparsity=0.5, frequency=1, channel_multiple=1,
+                              end_fraction=0.3, retrain_lr=1e-3)
+    dense = models.build("cnn", splits.input_shape, splits.num_classes, config)
+    steps = schedules.steps_per_epoch(len(splits.x_train), config.batch_size)
+    window = schedules.resolve_window(config, steps)
+    assert window.end_step < steps  # the masks are final within the first epoch
+    seen = []
+
+    class Watch:
+        def epoch_end(self, step, metrics): seen.append(("epoch", step))
+        def mask_snapshot(self, step, masks, final): seen.append(("masks", step, final))
+        def status(self, text): seen.append(("status", text))
+
+    model, masks, history, small = structured.retrain(dense, splits, config, window,
+                                                      CHANNELS, [Watch()])
+    assert len(history) == 3
+    # One cosine schedule across the masked epoch and the rebuilt model's two (the lr
+    # logged is the one the epoch's last step used).
+    cosine = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=3 * steps)
+    for epoch, metrics in enumerate(history):
+        assert metrics["lr"] == pytest.approx(float(cosine((epoch + 1) * steps - 1)),
+                                              rel=1e-6, abs=1e-9)
+    statuses = [text for kind, text, *_ in seen if kind == "status"]
+    assert statuses == [f"masks fixed: fine-tuning the rebuilt model ({small.count_params():,}"
+                        f" of {dense.count_params():,} parameters) for 2 epochs"]
+    assert [e[1] for e in seen if e[0] == "epoch"] == [0, 1, 2]
+    assert seen.index(("status", statuses[0])) == 2  # after the masked epoch and its snapshot
+    assert [(step, final) for kind, step, final in
+            (e for e in seen if e[0] == "masks")] == [(0, False), (1, False), (2, True)]
+    kept = channel_masks.n_channels_kept(32, 0.5)
+    assert small.get_layer("conv1_1").filters == kept
+    for metrics in history[1:]:  # what was removed, unchanged while the rebuilt model trains
+        assert metrics["channel_sparsity"] == history[0]["channel_sparsity"]
+        assert metrics["target_sparsity"] == pytest.approx(0.5)
+    # The rebuilt model is the one that trained on: not the masked model cut down...
+    untrained = rebuild.rebuild(model, masks.keep)
+    assert not np.allclose(small.get_layer("conv1_1").kernel.numpy(),
+                           untrained.get_layer("conv1_1").kernel.numpy())
+    # ...and the last epoch's validation accuracy is its own.
+    _, accuracy = small.evaluate(splits.x_val, splits.y_val, verbose=0)
+    assert history[-1]["val_accuracy"] == pytest.approx(accuracy, abs=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +176,9 @@ def channel_run(tmp_path_factory):
     with use_store(tmp_path_factory.mktemp("store")):
         config = ExperimentConfig(dataset="synthetic", model="cnn", granularity="channel",
                                   pretrain_epochs=1, retrain_epochs=2, batch_size=64,
-                                  frequency=1, latency_runs=5, calibration_samples=16,
-                                  initial_sparsity=0.25, final_sparsity=0.5)
+                                  frequency=1, latency_runs=5, latency_window=0,
+                                  calibration_samples=16, initial_sparsity=0.25,
+                                  final_sparsity=0.5)
         yield experiment.run(config, experiment_name="t"), MlflowClient()
 
 
@@ -159,7 +209,7 @@ def test_unit_granularity_on_an_mlp(tmp_path, splits):
     with use_store(tmp_path):
         config = ExperimentConfig(dataset="synthetic", granularity="unit", pretrain_epochs=1,
                                   retrain_epochs=1, batch_size=64, frequency=1,
-                                  latency_runs=5, calibration_samples=16)
+                                  latency_runs=5, latency_window=0, calibration_samples=16)
         result = experiment.run(config, tracking=False)
     assert (result.pruned_model.get_layer("fc1").units,
             result.pruned_model.get_layer("fc2").units) == (32, 8)  # 90% of 300, 100

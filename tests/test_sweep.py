@@ -21,7 +21,7 @@ def dense():
 
 def test_unit_method_is_the_structured_code_rebuilt_smaller(dense):
     model, splits = dense
-    config = ExperimentConfig(dataset="synthetic", batch_size=64, latency_runs=5)
+    config = ExperimentConfig(dataset="synthetic", batch_size=64, latency_runs=5, latency_window=0)
     kernels = train.prunable_kernels(model, ExperimentConfig())
     metrics, small = sweep.one_shot(model, kernels, "unit", 0.6, splits, config, 1.0, 0)
     assert small.get_layer("fc1").units == 120 and small.get_layer("fc2").units == 40
@@ -35,7 +35,7 @@ def test_unit_method_is_the_structured_code_rebuilt_smaller(dense):
 @pytest.mark.parametrize("method", ["weight", "global"])
 def test_finetuning_keeps_the_masks(dense, method):
     model, splits = dense
-    config = ExperimentConfig(dataset="synthetic", batch_size=64, latency_runs=5)
+    config = ExperimentConfig(dataset="synthetic", batch_size=64, latency_runs=5, latency_window=0)
     kernels = train.prunable_kernels(model, ExperimentConfig())
     metrics, _ = sweep.one_shot(model, kernels, method, 0.8, splits, config, 1.0,
                              finetune_epochs=2)
@@ -59,7 +59,7 @@ def test_held_masks_keep_removed_units_zero_while_the_rest_trains(dense):
 
 def test_unit_finetuning_trains_the_shrunk_network(dense):
     model, splits = dense
-    config = ExperimentConfig(dataset="synthetic", batch_size=64, latency_runs=5)
+    config = ExperimentConfig(dataset="synthetic", batch_size=64, latency_runs=5, latency_window=0)
     kernels = train.prunable_kernels(model, ExperimentConfig())
     metrics, _ = sweep.one_shot(model, kernels, "unit", 0.5, splits, config, 1.0,
                              finetune_epochs=1)
@@ -75,7 +75,7 @@ def test_latency_is_positive(dense):
 
 def test_sweep_creates_a_child_run_per_point_and_plots(store):
     base = ExperimentConfig(dataset="synthetic", pretrain_epochs=2, batch_size=64,
-                            retrain_epochs=1, frequency=1, latency_runs=5)
+                            retrain_epochs=1, frequency=1, latency_runs=5, latency_window=0)
     config = SweepConfig(sparsities="0,0.5,0.9", methods="weight,unit,global,gradual")
     points, parent_id = sweep.run_sweep(base, config, experiment_name="sweep",
                                         print_line=lambda s: None)
@@ -155,7 +155,8 @@ def test_bad_sweep_config(changes, fragment):
 
 
 def test_channel_method_on_a_convnet_times_the_rebuilt_model():
-    config = ExperimentConfig(dataset="synthetic", model="cnn", batch_size=64, latency_runs=5)
+    config = ExperimentConfig(dataset="synthetic", model="cnn", batch_size=64, latency_runs=5,
+                              latency_window=0)
     splits = data.load("synthetic", "", 0.1, 0)
     model = models.build("cnn", splits.input_shape, splits.num_classes, config)
     kernels = train.prunable_kernels(model, config)

@@ -18,7 +18,7 @@ from .servers import MlflowServer, Postgres
 
 TrialState = optuna.trial.TrialState
 TINY = ["--dataset", "synthetic", "--pretrain-epochs", "1", "--retrain-epochs", "2",
-        "--batch-size", "64", "--mask-updates", "4", "--latency-runs", "5",
+        "--batch-size", "64", "--mask-updates", "4", "--latency-runs", "5", "--latency-window", "0",
         "--calibration-samples", "16"]
 SPACE = ["--search", "retrain_epochs=int:1:3", "--search", "power=float:1:4",
          "--trial-pruner", "none"]

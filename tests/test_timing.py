@@ -1,5 +1,7 @@
-"""Latency timed in a child process: a real figure for a real model, and a clear error
-when the child cannot time the file."""
+"""Latency timed in a child process, several models together over a window of seconds:
+real figures for real models, and a clear error when the child cannot time a file."""
+import time
+
 import numpy as np
 import pytest
 import tf_keras as keras
@@ -7,14 +9,29 @@ import tf_keras as keras
 from pruning import export, timing
 
 
-def test_a_model_is_timed_in_a_child_process():
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
-    tflite = export.to_tflite(model)
-    sample = np.ones(8, np.float32)
-    assert 0 < timing.latency_us(tflite, sample, runs=5, rounds=2) < 1e6
-    assert export.latency_us(tflite, sample, runs=5) > 0
+def _tflite(width: int) -> bytes:
+    return export.to_tflite(keras.Sequential([keras.Input((256,)), keras.layers.Dense(width),
+                                              keras.layers.Dense(width)]))
+
+
+def test_models_are_timed_together_in_a_child_process_over_the_window():
+    sample = np.ones(256, np.float32)
+    began = time.perf_counter()
+    small, large = timing.latencies_us([_tflite(8), _tflite(1024)], sample, runs=20,
+                                       window=1.0)
+    assert time.perf_counter() - began >= 1.0  # rounds go on until the window has passed
+    assert 0 < small < large < 1e6  # each model's own figure, in order
+    assert export.latency_us(_tflite(8), sample, runs=5, window=0) > 0
+
+
+def test_a_zero_window_still_times_the_minimum_rounds(tmp_path):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(_tflite(8))
+    began = time.perf_counter()
+    assert timing.measure([str(path)], np.ones((1, 256), np.float32), runs=5, window=0)[0] > 0
+    assert time.perf_counter() - began >= 0.2 * (timing.MIN_ROUNDS - 1)  # 0.2 s apart
 
 
 def test_a_file_the_child_cannot_load_fails_with_its_reason():
     with pytest.raises(RuntimeError, match="timing the TFLite model failed: .*"):
-        timing.latency_us(b"not a model", np.ones(8, np.float32), runs=5)
+        timing.latency_us(b"not a model", np.ones(8, np.float32), runs=5, window=0)

@@ -124,3 +124,13 @@ def test_augmented_training_repeats_exactly():
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_phase_split_in_two_keeps_one_schedule():
+    whole = train.Phase("retrain", 10, 1e-3, step_offset=4)
+    head, tail = whole.split(3)
+    assert (head.epochs, head.step_offset, head.schedule_epochs, head.schedule_start) \
+        == (3, 4, 10, 0)
+    assert (tail.epochs, tail.step_offset, tail.schedule_epochs, tail.schedule_start) \
+        == (7, 7, 10, 3)
+    assert whole.split(10) == (whole, None)

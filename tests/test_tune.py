@@ -152,7 +152,7 @@ def test_pareto_study_logs_front(store, tmp_path):
 
 def test_pareto_latency_searches_weight_against_channel_pruning(store, tmp_path):
     base = ExperimentConfig(**{**BASE, "model": "cnn", "retrain_epochs": 1},
-                            latency_runs=5, calibration_samples=16)
+                            latency_runs=5, latency_window=0, calibration_samples=16)
     storage = f"sqlite:///{tmp_path / 'l.db'}"
     study = optuna.create_study(study_name="lat", storage=storage,
                                 directions=["maximize", "minimize"])

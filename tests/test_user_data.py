@@ -9,7 +9,7 @@ from pruning.config import ExperimentConfig
 from pruning.errors import ConfigError, DataError
 from pruning.experiment import Outputs
 
-SMALL = dict(retrain_epochs=2, batch_size=32, frequency=1, latency_runs=5,
+SMALL = dict(retrain_epochs=2, batch_size=32, frequency=1, latency_runs=5, latency_window=0,
              calibration_samples=16, pretrain_epochs=2)
 
 
