@@ -131,4 +131,5 @@ def latencies_us(tflites: list[bytes], sample: np.ndarray, runs: int,
 
 
 def latency_us(tflite: bytes, sample: np.ndarray, runs: int, window: float) -> float:
+    """latencies_us of one model."""
     return latencies_us([tflite], sample, runs, window)[0]

@@ -46,11 +46,6 @@ def latencies_us(tflites: list[bytes], sample: np.ndarray, runs: int,
     return [float(v) for v in done.stdout.split()[-len(tflites):]]
 
 
-def latency_us(tflite: bytes, sample: np.ndarray, runs: int, window: float) -> float:
-    """latencies_us of one model."""
-    return latencies_us([tflite], sample, runs, window)[0]
-
-
 def measure(paths: list[str], inputs: np.ndarray, runs: int, window: float) -> list[float]:
     """Each model's fastest median of `runs` invocations (after runs // 10, at least one,
     untimed warm-up ones), over rounds that time every model once, 0.2 s apart, at least

@@ -34,4 +34,4 @@ def test_a_zero_window_still_times_the_minimum_rounds(tmp_path):
 
 def test_a_file_the_child_cannot_load_fails_with_its_reason():
     with pytest.raises(RuntimeError, match="timing the TFLite model failed: .*"):
-        timing.latency_us(b"not a model", np.ones(8, np.float32), runs=5, window=0)
+        timing.latencies_us([b"not a model"], np.ones(8, np.float32), runs=5, window=0)
