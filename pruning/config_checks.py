@@ -16,6 +16,7 @@ SEED_MAX = 2**32 - 1  # numpy's and Keras' seeds are 32-bit
 
 
 def validate(config) -> None:
+    """Raises ConfigError for the first value `config` does not allow."""
     from . import data_sources, model_sources, schedules
 
     data_sources.kind_of(config.dataset)  # the spelling only: files are read by preflight

@@ -42,6 +42,7 @@ def test_frozen():
     ({"retrain_lr": float("nan")}, "retrain_lr", "finite"),
     ({"pruning_policy": "fast"}, "pruning_policy", "choose one of: all, pointwise, xnnpack"),
     ({"qat_epochs": -1}, "qat_epochs", ">= 0"),
+    ({"latency_window": -1.0}, "latency_window", ">= 0"),
 ])
 def test_bad_values_name_the_parameter(changes, parameter, fragment):
     with pytest.raises(ConfigError) as info:
