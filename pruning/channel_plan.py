@@ -29,6 +29,9 @@ class PrunableGroup:
 class Plan:
     groups: tuple[PrunableGroup, ...]
     left: tuple[tuple[str, str], ...]  # (producers, why their channels stay)
+    # Residual blocks taken out before channel pruning: (block, validation accuracy lost
+    # when it alone was removed).
+    removed: tuple[tuple[str, float], ...] = ()
 
     def describe(self, keep: dict | None = None) -> str:
         """The groups as a Markdown list: what is pruned together (with `keep`, {producer:
@@ -39,7 +42,19 @@ class Plan:
                   + (f", {int(keep[g.key].sum())} kept" if keep else "")
                   + f"): {', '.join(g.producers)}" for g in self.groups]
         lines += [f"- left alone: {names} ({why})" for names, why in self.left]
+        if self.removed:
+            lines += ["", f"# Residual blocks removed: {len(self.removed)}", ""]
+            lines += [f"- {name} (validation accuracy {-cost * 100:+.2f} points when it alone "
+                      "was removed)" for name, cost in self.removed]
         return "\n".join(lines) + "\n"
+
+    def removed_line(self) -> str:
+        """The residual blocks removed, in one status line ("" when none)."""
+        if not self.removed:
+            return ""
+        return (f"{len(self.removed)} residual blocks removed before channel pruning "
+                "(validation accuracy when each alone was removed): "
+                + ", ".join(f"{name} {-cost * 100:+.2f}" for name, cost in self.removed))
 
     def targets(self, config) -> dict[str, tuple[float, float]]:
         """{group: (initial, final) share of its channels removed}, config's targets shared

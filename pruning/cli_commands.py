@@ -30,8 +30,9 @@ def sensitivity_command(args) -> int:
     run_id, _, _ = analysis.run_sensitivity(base, sparsities, args.experiment_name,
                                             args.tracking_uri, print_line=say,
                                             timed=analysis_config.latency)
+    use = analysis.how_to_use(run_id, analysis_config.latency, base.residual_blocks_removed)
     print(f"curves: runs:/{run_id}/sensitivity.json; to prune by them, add to this model's "
-          f"`pruning run`: {analysis.how_to_use(run_id, analysis_config.latency)}")
+          f"`pruning run`: {use}")
     print(tracking.where_to_look(run_id))
     return 0
 

@@ -80,6 +80,10 @@ class ExperimentConfig(Conversions):
                                   "channels in each group, to the nearest (int8 kernels run "
                                   "channels in blocks: 38 ran slower than 32 here); 1: the "
                                   "exact share")
+    residual_blocks_removed: int = _f(0, "channel: residual blocks taken out before the "
+                                         "channels are pruned (depth pruning): those whose "
+                                         "removal alone costs least validation accuracy; "
+                                         "each also saves its operators' fixed latency")
     schedule: str = _f("polynomial_decay", "tfmot pruning schedule (registry in "
                                            "pruning.schedules)")
     initial_sparsity: float = _f(0.5, "sparsity when pruning begins (polynomial_decay)")
@@ -198,7 +202,9 @@ class ExperimentConfig(Conversions):
     def share_of(self) -> str:
         """What initial/final_sparsity are shares of, in words."""
         if self.sparsity_distribution == "latency":
-            return "the dense int8 latency"
+            return "the dense int8 latency" + (
+                f" (of the model without {self.residual_blocks_removed} residual blocks)"
+                if self.residual_blocks_removed else "")
         return "weights" if self.granularity == "weight" else f"{self.granularity}s"
 
     def reads_curves(self) -> bool:

@@ -36,7 +36,8 @@ def validate(config) -> None:
         if getattr(config, name) < 1:
             raise ConfigError(name, f"{name}={getattr(config, name)} must be >= 1")
     for name in ("mask_log_every", "input_size", "seed", "weight_decay", "shift_pixels",
-                 "qat_epochs", "pretrain_epochs", "cluster_epochs", "latency_window"):
+                 "qat_epochs", "pretrain_epochs", "cluster_epochs", "latency_window",
+                 "residual_blocks_removed"):
         if (getattr(config, name) or 0) < 0:
             raise ConfigError(name, f"{name}={getattr(config, name)} must be >= 0")
     if config.clusters and not 2 <= config.clusters <= 256:
@@ -92,6 +93,10 @@ def validate(config) -> None:
             if wrong:
                 raise ConfigError(name, f"{name}={getattr(config, name)!r} needs "
                                   f"granularity=weight, not {config.granularity!r} ({why})")
+    if config.residual_blocks_removed and config.granularity != "channel":
+        raise ConfigError("residual_blocks_removed", f"residual_blocks_removed="
+                          f"{config.residual_blocks_removed} needs granularity=channel, not "
+                          f"{config.granularity!r}")
     if config.mask_updates is not None and config.mask_updates < 1:
         raise ConfigError("mask_updates", f"mask_updates={config.mask_updates} must be >= 1 "
                           "or auto")

@@ -70,9 +70,13 @@ def model_name(config) -> str:
 
 
 def _structure(config) -> str:
-    """'channel' or 'unit' (and a dash) in the names of structured runs and models: 50% of
-    channels is not 50% of weights."""
-    return "" if config.granularity == "weight" else f"{config.granularity}-"
+    """'channel' or 'unit' (and a dash; the residual blocks removed) in the names of
+    structured runs and models: 50% of channels is not 50% of weights."""
+    if config.granularity == "weight":
+        return ""
+    blocks = (f"{config.residual_blocks_removed}blocks-" if config.residual_blocks_removed
+              else "")
+    return f"{config.granularity}-{blocks}"
 
 
 def figures(config, history, window, final_metrics, snapshots=(), pixel_layer=None
@@ -144,6 +148,9 @@ def summary(config, metrics) -> str:
            else f"{config.schedule} {initial:.0%} -> {final:.0%}")
     if config.granularity != "weight":
         how = f"whole {config.granularity}s removed, {how} of {config.share_of()}"
+    if config.residual_blocks_removed:
+        how = (f"{config.residual_blocks_removed} residual blocks removed first "
+               f"(channel_groups.md names them), then {how}")
     if config.sparsity_distribution == "latency":
         how += " (as the curves' groups pruned alone add up)"
     lines = [f"**{run_name(config)}**: {config.model} on {config.dataset}, {how} over "

@@ -42,7 +42,7 @@ class Weights:
         return Pruned(stripped, train.sparsity_metrics(train.prunable_kernels(stripped, config)),
                       history)
 
-    def probe(self, dense, config):
+    def probe(self, dense, config, splits=None):
         """What sensitivity analysis prunes one at a time: each layer's weights."""
         from .sensitivity import WeightProbe
 
@@ -66,8 +66,20 @@ class Channels:
 
         from . import rebuild
 
+        if config.residual_blocks_removed:
+            from . import residual_blocks
+
+            found = residual_blocks.blocks(model)
+            if config.residual_blocks_removed > len(found):
+                raise ConfigError("residual_blocks_removed", f"residual_blocks_removed="
+                                  f"{config.residual_blocks_removed}: model={config.model!r} "
+                                  f"has {len(found)} residual blocks"
+                                  + (f" ({', '.join(b.name for b in found)})" if found else ""))
+            # Which blocks go is known once they are ranked on the trained model; the
+            # curves are checked against that model (structured.prepare).
         plan = self.plan(model, config)
-        plan.targets(config)  # sensitivity curves must cover the groups
+        if not config.residual_blocks_removed:
+            plan.targets(config)  # sensitivity curves must cover the groups
         if not plan.groups:
             why = "; ".join(f"{names}: {reason}" for names, reason in plan.left) or "none"
             raise ConfigError("granularity", f"granularity={config.granularity}: model="
@@ -89,11 +101,12 @@ class Channels:
         return Pruned(small, metrics, history,
                       {"channel_groups.md": masks.plan.describe(masks.keep)})
 
-    def probe(self, dense, config):
-        """What sensitivity analysis prunes one at a time: each group's channels."""
+    def probe(self, dense, config, splits):
+        """What sensitivity analysis prunes one at a time: each group's channels (of the
+        model without config.residual_blocks_removed blocks)."""
         from .sensitivity import ChannelProbe
 
-        return ChannelProbe(dense, config, self.kinds)
+        return ChannelProbe(dense, config, self.kinds, splits)
 
 
 GRANULARITIES.register("weight")(Weights())

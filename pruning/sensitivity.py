@@ -40,9 +40,9 @@ class ChannelProbe:
     """A copy of the dense model whose channel groups lose channels one group at a time,
     with the weights tied to them (next layer's inputs, BatchNorm, depthwise)."""
 
-    def __init__(self, dense, config, kinds):
+    def __init__(self, dense, config, kinds, splits=None):
         self.config = config
-        self.model, self.masks = structured.prepare(dense, config, kinds)
+        self.model, self.masks = structured.prepare(dense, config, kinds, splits)
         self.original = self.model.get_weights()
         self.units = {g.key: g.shape for g in self.masks.plan.groups}
 
@@ -61,7 +61,9 @@ def analyse(dense, splits, config, sparsities, print_line=None, timed: bool = Fa
     """(validation accuracy of `dense`, {layer or group: [(sparsity, val accuracy)]},
     with `timed` (unit/channel only) (dense int8 latency, {group: [(sparsity, latency of
     the model rebuilt without them)]}), else None)."""
-    probe = GRANULARITIES.get(config.granularity).probe(dense, config)
+    probe = GRANULARITIES.get(config.granularity).probe(dense, config, splits)
+    if print_line and getattr(probe, "masks", None) and probe.masks.plan.removed:
+        print_line(probe.masks.plan.removed_line())
 
     def accuracy() -> float:
         return train.evaluate(probe.model, splits.x_val, splits.y_val,
@@ -118,10 +120,12 @@ def _rows(curves: dict[str, list[tuple]], cell) -> str:
     return "\n".join(rows) + "\n"
 
 
-def how_to_use(run_id: str, timed: bool) -> str:
+def how_to_use(run_id: str, timed: bool, blocks_removed: int = 0) -> str:
     """The `pruning run` options that prune by the run's curves."""
     use = (f"--sparsity-distribution sensitivity --sensitivity runs:/{run_id}/"
            f"{curves_file.FILE}")
+    if blocks_removed:  # the curves are of the model without them
+        use += f" --residual-blocks-removed {blocks_removed}"
     if timed:
         use += (" (or, to buy latency where it costs least accuracy: "
                 "--sparsity-distribution latency, final_sparsity the share of the latency)")
@@ -164,7 +168,8 @@ def _log(run_id, base, baseline, accuracies, latency, pretrain_run_id, mlt) -> N
     mlt.log_results(run_id, {"baseline_val_accuracy": baseline,
                              **({"dense_int8_latency_us": latency[0]} if latency else {})},
                     {"pretrain_run_id": pretrain_run_id or ""})
-    mlt.log_text(run_id, curves_file.to_json(base.granularity, baseline, accuracies, latency),
+    mlt.log_text(run_id, curves_file.to_json(base.granularity, baseline, accuracies, latency,
+                                             base.residual_blocks_removed),
                  curves_file.FILE)
     text = table(baseline, accuracies, latency)
     mlt.log_text(run_id, text, "sensitivity.md")
@@ -178,9 +183,11 @@ def _log(run_id, base, baseline, accuracies, latency, pretrain_run_id, mlt) -> N
             baseline, accuracies, latency, title)
     mlt.log_figures(run_id, figures)
     plots.close(figures.values())
-    use = how_to_use(run_id, latency is not None)
+    use = how_to_use(run_id, latency is not None, base.residual_blocks_removed)
     mlt.set_tags(run_id, {"mlflow.note.content":
                           f"**Sensitivity** of {base.model} on {base.dataset} "
+                          + (f"without its {base.residual_blocks_removed} cheapest residual "
+                             "blocks " if base.residual_blocks_removed else "") +
                           f"({base.granularity}s; validation accuracy unpruned "
                           f"{baseline:.4f}): accuracy lost, in points, with one layer pruned "
                           f"at a time.\n\n{text}\nTo prune by it, add to this model's "

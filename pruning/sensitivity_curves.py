@@ -15,11 +15,14 @@ FILE = "sensitivity.json"
 
 
 def to_json(granularity: str, baseline: float, accuracies: dict[str, list[tuple]],
-            latency: tuple[float, dict[str, list[tuple]]] | None = None) -> str:
+            latency: tuple[float, dict[str, list[tuple]]] | None = None,
+            residual_blocks_removed: int = 0) -> str:
     """accuracies: {layer or channel group: [(sparsity, validation accuracy), ...]};
     latency: (the dense model's batch-1 int8 latency in us, {group: [(sparsity, latency of
-    the model rebuilt without that group's share)]}), when timed."""
-    document = {"granularity": granularity, "baseline_val_accuracy": baseline,
+    the model rebuilt without that group's share)]}), when timed; both of the model
+    without `residual_blocks_removed` residual blocks."""
+    document = {"granularity": granularity, "residual_blocks_removed": residual_blocks_removed,
+                "baseline_val_accuracy": baseline,
                 "layers": {name: [[s, a] for s, a in points]
                            for name, points in accuracies.items()}}
     if latency is not None:
@@ -80,6 +83,11 @@ def curves_of(config) -> dict | None:
         raise ConfigError("sensitivity", f"sensitivity: the curves were measured at "
                           f"granularity={document.get('granularity')}, this run prunes at "
                           f"granularity={config.granularity}; measure it at that granularity")
+    measured = document.get("residual_blocks_removed", 0)
+    if measured != config.residual_blocks_removed:
+        raise ConfigError("sensitivity", f"sensitivity: the curves were measured with "
+                          f"residual_blocks_removed={measured}, this run removes "
+                          f"{config.residual_blocks_removed}; measure them with the same")
     if DISTRIBUTIONS.get(config.sparsity_distribution).needs_curves == "latency":
         if "latency_us" not in document:
             raise ConfigError("sensitivity", f"sensitivity: {config.sensitivity!r} has no "

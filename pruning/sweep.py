@@ -65,7 +65,8 @@ def _structured(dense, granularity, sparsity, splits, config, dense_latency,
                 finetune_epochs):
     """Whole units or channels removed at once and cut out by the code `run` ships with;
     the smaller network is what trains and what is timed."""
-    model, masks = structured.one_shot(dense, config, sparsity, granularity.kinds)
+    model, masks = structured.one_shot(dense, config, sparsity, granularity.kinds,
+                                       splits)
     metrics = {**train.sparsity_metrics(train.prunable_kernels(model, config)),
                **masks.metrics()}
     small = rebuild.rebuild(model, masks.keep)
