@@ -105,9 +105,11 @@ def figures(config, history, window, final_metrics, snapshots=(), pixel_layer=No
     out = {
         "plots/training_curves.png": plots.training_curves(
             history, config.dense_epochs, title,
-            # the training accuracy jumps where dropout drops: say why on the line
+            # the training accuracy jumps where dropout drops or blocks go: say why
             "pruning starts" + (f" (dropout x{config.retrain_dropout_scale:g})"
-                                if _dropout(config) else ""),
+                                if _dropout(config) else "")
+            + (f" ({config.residual_blocks_removed} residual blocks removed)"
+               if config.residual_blocks_removed else ""),
             _rebuilt_from(config, window, spe)),
         "plots/sparsity_schedule.png": plots.sparsity_over_steps(
             curve, schedule, steps, target, actual_steps, [h[share] for h in retrain],
