@@ -6,6 +6,7 @@ user (Debian's package creates it), otherwise as the current user.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -24,6 +25,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def pg_bin(name: str) -> str | None:
@@ -100,13 +107,28 @@ class MlflowServer:
         raise RuntimeError(f"mlflow server did not answer in {timeout} s")
 
     def stop(self) -> None:
+        """The server down and its port free. `mlflow server` exits on SIGTERM while its
+        uvicorn child may still be draining: a restart on the same port before that can
+        find the old workers answering /health while the new server fails to bind."""
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+                self._kill()
+        for _ in range(2):  # drained, or killed
+            deadline = time.time() + 30
+            while _listening(self.port) and time.time() < deadline:
+                time.sleep(0.2)
+            if not _listening(self.port):
+                return
+            self._kill()
+        raise RuntimeError(f"port {self.port} still answers after the server was killed")
+
+    def _kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
 
     def errors(self) -> int:
         """Server-side errors in its log (5xx answers and tracebacks)."""
