@@ -13,7 +13,12 @@ import argparse
 
 import pruning  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import tf_keras as keras
-from pruning import data, export, flops, models, rebuild, structured
+from pruning.data import splits as data
+from pruning.shipping import export
+from pruning.shipping import flops
+from pruning.models import builtin as models
+from pruning.granularity.channels import rebuild
+from pruning.granularity.channels import pruning as structured
 from pruning.config import ExperimentConfig
 
 
@@ -61,7 +66,7 @@ def main():
         rows.append((f"{masks.metrics()['channel_sparsity']:.0%}", small.count_params(),
                      flops.model_flops(small)))
         masked.set_weights(weights)
-    # All widths timed together, round after round (pruning.timing says why).
+    # All widths timed together, round after round (pruning.shipping.timing says why).
     latencies = export.latencies_us(tflites, splits.x_test[0], args.runs, config.latency_window)
     for (share, params, macs), latency in zip(rows, latencies):
         print(f"| {share} | {params} | {macs / 1e6:.2f} | {latency:.0f} | "

@@ -29,14 +29,15 @@ def plain_tfmot(dense, splits, config, window):
     import tensorflow_model_optimization as tfmot
     import tf_keras as keras
 
-    from pruning import schedules
-
     timer = EpochTimer()
     callback = keras.callbacks.LambdaCallback(on_epoch_begin=timer.on_epoch_begin,
                                               on_epoch_end=timer.on_epoch_end)
     model = keras.models.clone_model(dense)
     model.set_weights(dense.get_weights())
-    schedule = schedules.build(config, window)
+    schedule = tfmot.sparsity.keras.PolynomialDecay(  # tfmot as a plain script uses it
+        initial_sparsity=config.initial_sparsity, final_sparsity=config.final_sparsity,
+        begin_step=window.begin_step, end_step=window.end_step, power=config.power,
+        frequency=window.frequency)
 
     def wrap(layer):  # the same layers as `pruning`: every Dense but the output
         if isinstance(layer, keras.layers.Dense) and layer.name != "output":
@@ -55,9 +56,11 @@ def plain_tfmot(dense, splits, config, window):
 def ours(dense, splits, config, window, store):
     import mlflow
 
-    from pruning import tracking, train
+    from pruning import tracking
+    from pruning.granularity import tfmot_pruning
+    from pruning.observers import Observer
 
-    class Timer(train.Observer):
+    class Timer(Observer):
         def __init__(self):
             self.stamps = []
 
@@ -69,7 +72,8 @@ def ours(dense, splits, config, window, store):
     with tracking.experiment_run(config.to_dict(), "bench", {}) as run_id:
         start = time.perf_counter()
         # the tracking observer runs first: its logging time is inside each measured epoch
-        train.retrain(dense, splits, config, window, [tracking.RunObserver(run_id), timer])
+        tfmot_pruning.retrain(dense, splits, config, window,
+                              [tracking.RunObserver(run_id), timer])
     stamps = [start, *timer.stamps]
     return [b - a for a, b in zip(stamps, stamps[1:])][1:]
 
@@ -83,15 +87,16 @@ def main():
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 
-    from pruning import data, models, schedules, train
+    from pruning.data import splits as data
+    from pruning.models import builtin as models
     from pruning.config import ExperimentConfig
+    from pruning.sparsity import schedules
 
     config = ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, model=args.model,
                               retrain_epochs=args.epochs, mask_log_every=1,
                               lr_schedule="constant")
     splits = data.load(config.dataset, config.data_dir, config.val_fraction, config.seed)
-    window = schedules.resolve_window(
-        config, train.steps_per_epoch(len(splits.x_train), config.batch_size))
+    window = config.window(schedules.steps_per_epoch(len(splits.x_train), config.batch_size))
     dense = models.build(config.model, splits.input_shape, splits.num_classes, config)
     plain, tracked = [], []
     with tempfile.TemporaryDirectory() as store:

@@ -1,6 +1,6 @@
 """Time a logged int8 TFLite model again against its dense model's int8 conversion, on
 a quiet machine, three times: a check of the latency a run logged (figures a run logged
-before pruning/timing.py timed in a fresh process could be 1.3-1.6x slow).
+before pruning/shipping/timing.py timed in a fresh process could be 1.3-1.6x slow).
 
     python bench/retime.py RUN_ARTIFACTS/model_int8.tflite DENSE_RUN_ARTIFACTS/dense/model.h5 \
         --data-dir ../data --dataset cifar10
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pruning  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import tf_keras as keras
-from pruning import data, export
+from pruning.data import splits as data
+from pruning.shipping import export
 
 
 def main():

@@ -32,7 +32,8 @@ def measure(config_path: str, steps: int) -> dict:
 
     import pruning  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
     import tf_keras as keras
-    from pruning import augment, models
+    from pruning.training import augment
+    from pruning.models import builtin as models
     from pruning.config import ExperimentConfig
 
     config = ExperimentConfig.load(config_path)

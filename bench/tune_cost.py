@@ -14,9 +14,9 @@ import time
 import pruning  # noqa: F401  (sets TF_USE_LEGACY_KERAS)
 
 
-def trial_seconds(experiment, config, outputs) -> float:
+def trial_seconds(pipeline, config, outputs) -> float:
     start = time.perf_counter()
-    experiment.run(config, outputs=outputs)
+    pipeline.run(config, outputs=outputs)
     return time.perf_counter() - start
 
 
@@ -32,9 +32,10 @@ def main():
     import mlflow
     import optuna
 
-    from pruning import experiment, tune
+    from pruning.experiment import pipeline
+    from pruning.studies import tune
     from pruning.config import ExperimentConfig
-    from pruning.search_configs import TuneConfig
+    from pruning.studies.configs import TuneConfig
 
     base = ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, model=args.model,
                             pretrain_epochs=args.pretrain_epochs, mask_log_every=0)
@@ -44,10 +45,10 @@ def main():
         mlflow.set_experiment("bench")
         # One trial as `tune` runs it (no test set, no TFLite). The first run of a config
         # misses the cache and pre-trains; the same config again finds the dense model.
-        outputs = experiment.Outputs(**tune.TRIAL_OUTPUTS, keep_model=False)
+        outputs = pipeline.Outputs(**tune.TRIAL_OUTPUTS, keep_model=False)
         config = base.replace(retrain_epochs=3)
-        uncached = trial_seconds(experiment, config, outputs)
-        cached = trial_seconds(experiment, config, outputs)
+        uncached = trial_seconds(pipeline, config, outputs)
+        cached = trial_seconds(pipeline, config, outputs)
         print(f"{args.model} on {args.dataset}, {args.pretrain_epochs} pre-training epochs, "
               "3 retraining epochs")
         print(f"trial without cache : {uncached:6.1f} s")

@@ -8,11 +8,15 @@ import os
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
-__version__ = "0.1.0"
+from pruning.version import __version__  # noqa: E402,F401
+
+from pruning.config import ExperimentConfig  # noqa: E402  (cheap: no TensorFlow)
 
 
 def run(config, tracking=True, observers=()):
-    """Run one pruning experiment (see `pruning.experiment.run`)."""
-    from .experiment import run as _run
+    """Run one pruning experiment (see `pruning.experiment.pipeline.run`)."""
+    # Imported here, not above: `import pruning` must not load TensorFlow (the CLI refuses
+    # bad input before it, and the switch above must come first).
+    from pruning.experiment.pipeline import run as _run
 
     return _run(config, tracking=tracking, observers=observers)

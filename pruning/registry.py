@@ -1,5 +1,5 @@
 """A name -> object table whose unknown-name error lists the valid names."""
-from .errors import ConfigError
+from pruning.errors import ConfigError
 
 
 class Registry:
@@ -31,3 +31,22 @@ class Registry:
             raise ConfigError(self.kind, f"unknown {self.kind} {name!r}; choose one of: "
                               + ", ".join(self.names()))
         return self._items[name]
+
+
+class SourceKinds(Registry):
+    """Kinds of a source (where the data or the model come from), asked in registration
+    order whether a spelling is theirs: from the string alone, so that a config checks
+    it without reading a file or loading TensorFlow."""
+
+    def __init__(self, parameter: str, names_of_builtins):
+        super().__init__(f"{parameter} source")
+        self.parameter = parameter
+        self.names_of_builtins = names_of_builtins  # () -> the built-in names, for errors
+
+    def kind_of(self, spec: str) -> str:
+        for name, kind in self.items():
+            if kind.claims(spec):
+                return name
+        raise ConfigError(self.parameter, f"unknown {self.parameter} {spec!r}; choose one of: "
+                          + ", ".join(self.names_of_builtins()) + "; or give "
+                          + "; or ".join(k.form for _, k in self.items() if k.form))

@@ -5,7 +5,37 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Short test runs still record CPU and memory (a tiny pre-training lasts about a second).
 os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.25")
 
+import ipaddress  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+
 import pytest  # noqa: E402
+
+# No test may open a connection off loopback: servers under test listen on 127.0.0.1, and
+# a download (Keras' dataset fetchers) must fail here, not reach the internet. This
+# process: an audit hook refuses the connect; its subprocesses: a dead loopback proxy.
+_DEAD_PROXY = "http://127.0.0.1:9"
+for _var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+    os.environ[_var] = _DEAD_PROXY
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,::1"
+
+
+def _loopback_only(event, args):
+    if event != "socket.connect":
+        return
+    sock, address = args
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return  # unix sockets (PostgreSQL's, local IPC)
+    host = address[0]
+    try:
+        loopback = ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ConnectionRefusedError(f"tests may not connect off loopback (to {host})")
+
+
+sys.addaudithook(_loopback_only)
 
 import pruning  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before any TensorFlow import)
 

@@ -6,28 +6,32 @@
 - `models`: the shipped model (loads anywhere, see `serving`), its metrics, the registry.
 - `sources`: a model to start from, fetched by its MLflow URI.
 - `studies`: one parent run per Optuna study, shared by its workers.
+- `masks_file`: the file a mask snapshot is logged as.
 - `heartbeat`: runs that beat while their process lives; dead ones found and closed.
 - `outage`: a tracking server that stops answering: retries said, then one line.
 
 Nothing here imports TensorFlow at import time: `pruning report` reads runs without it.
 """
-from .cache import find_pretrained, pretrain_run
-from .models import (CHAMPION, load_pyfunc, log_model, log_model_metrics, model_id_of,
-                     model_metrics, register)
-from .runs import (ROLE, RunObserver, child_run, download, experiment_id, experiment_run, fail_run, finished_runs,
-                   log_dataset, log_bytes, log_figures, log_history, log_report, log_results,
-                   log_text, run_tags, set_tags)
-from .sources import download_keras_model, log_model_input
-from .store import check_store, retry, run_link, where_to_look
-from .heartbeat import fail_stale, stale_runs
-from .outage import ServerUnreachable
-from .studies import default_optuna_storage, mark_lost, run_is_stale, study_run, study_worker
+from pruning.tracking.cache import find_pretrained, pretrain_run
+from pruning.tracking.heartbeat import fail_stale, stale_runs
+from pruning.tracking.models import (CHAMPION, load_pyfunc, log_model, log_model_metrics,
+                                     model_id_of, model_metrics, register)
+from pruning.tracking.outage import ServerUnreachable
+from pruning.tracking.runs import (NOTE, ROLE, RunObserver, child_run, download,
+                                   experiment_id, experiment_run, fail_run, finished_runs,
+                                   log_bytes, log_dataset, log_figures, log_history,
+                                   log_report, log_results, log_text, run_tags, set_note,
+                                   set_tags)
+from pruning.tracking.sources import download_keras_model, log_model_input
+from pruning.tracking.store import check_store, retry, run_link, where_to_look
+from pruning.tracking.studies import (default_optuna_storage, mark_lost, run_is_stale,
+                                      study_run, study_worker)
 
-__all__ = ["CHAMPION", "ROLE", "RunObserver", "check_store", "child_run", "default_optuna_storage", "download",
+__all__ = ["CHAMPION", "NOTE", "ROLE", "RunObserver", "check_store", "child_run", "default_optuna_storage", "download",
            "experiment_run", "fail_run", "find_pretrained", "finished_runs", "load_pyfunc",
            "log_dataset", "log_bytes", "log_figures", "log_history", "log_model",
            "log_model_metrics", "log_report", "log_results", "log_text", "mark_lost",
            "model_id_of", "model_metrics", "pretrain_run", "register", "retry", "run_link", "run_tags",
-           "set_tags", "study_run", "study_worker", "where_to_look", "ServerUnreachable",
+           "set_note", "set_tags", "study_run", "study_worker", "where_to_look", "ServerUnreachable",
            "fail_stale", "stale_runs", "run_is_stale", "experiment_id", "download_keras_model",
            "log_model_input"]

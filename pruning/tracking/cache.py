@@ -16,9 +16,10 @@ from pathlib import Path
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
-from .heartbeat import BEAT, is_stale, last_beat, stale_seconds
-from .runs import ROLE, RunObserver, _closing, _log_params
-from .store import current_experiment_id
+from pruning.model_files import save_h5
+from pruning.tracking.heartbeat import BEAT, is_stale, last_beat, stale_seconds
+from pruning.tracking.runs import ROLE, RunObserver, _closing, _log_params
+from pruning.tracking.store import current_experiment_id
 
 PRETRAIN_POLL_SECONDS = 3  # how often a process waiting for another's pre-training looks
 
@@ -106,7 +107,6 @@ def pretrain_run(key: str, params: dict, run_name: str, requested_by: str | None
 
 class PretrainRecorder(RunObserver):
     def save(self, model, history: list[dict], metrics: dict[str, float], note: str) -> None:
-        from ..export import save_h5  # TensorFlow is loaded by now: the model is trained
 
         self.client.log_batch(self.run_id, metrics=[
             Metric(k, float(v), int(time.time() * 1000), len(history) - 1)

@@ -17,6 +17,8 @@ import numpy as np
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
+from pruning.model_files import save_h5
+
 SERVING_CODE = Path(__file__).with_name("serving.py")
 CHAMPION = "champion"  # the alias a study moves to its best trial's model
 # Version tags: what a registry user filters and sorts by.
@@ -32,7 +34,6 @@ def log_model(run_id: str, model, example: np.ndarray, name: str, step: int,
     import tf_keras
     from mlflow.models import infer_signature
 
-    from ..export import save_h5
 
     predictions = model.predict(example, verbose=0)
     # Given explicitly: inferring them reloads the model in a subprocess (slow).

@@ -17,7 +17,7 @@ import time
 import mlflow
 import requests
 
-from ..errors import Unavailable
+from pruning.errors import Unavailable
 
 
 RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"

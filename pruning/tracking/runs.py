@@ -19,12 +19,12 @@ import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from .. import masks as mask_math
-from ..errors import TrackingError
-from ..observers import Observer
-from . import outage
-from .heartbeat import beating
-from .store import current_experiment_id
+from pruning.errors import TrackingError
+from pruning.observers import Observer
+from pruning.tracking import outage
+from pruning.tracking import masks_file
+from pruning.tracking.heartbeat import beating
+from pruning.tracking.store import current_experiment_id
 
 # Tag telling what a run is: experiment (also each tuning trial), pretrain, study,
 # study_worker, sweep, sweep_point or report.
@@ -71,7 +71,7 @@ class RunObserver(Observer):
         log_epoch(self.client, self.run_id, step, metrics)
 
     def mask_snapshot(self, step, masks, final):
-        data = mask_math.to_npz_bytes(masks)
+        data = masks_file.to_npz_bytes(masks)
         _log_bytes(self.client, self.run_id, data, f"masks/epoch_{step:04d}.npz")
         if final:
             _log_bytes(self.client, self.run_id, data, "masks/final.npz")
@@ -210,6 +210,9 @@ def log_history(run_id: str, history: list[dict[str, float]], first_step: int = 
         log_epoch(client, run_id, first_step + i, metrics)
 
 
+NOTE = "mlflow.note.content"
+
+
 def log_results(run_id: str, metrics: dict[str, float], tags: dict[str, str],
                 step: int = 0) -> None:
     client = MlflowClient()
@@ -236,6 +239,11 @@ def set_tags(run_id: str, tags: dict) -> None:
     client = MlflowClient()
     for key, value in tags.items():
         client.set_tag(run_id, key, str(value))
+
+
+def set_note(run_id: str, text: str) -> None:
+    """The run's description in the UI (MLflow keeps it as the tag mlflow.note.content)."""
+    MlflowClient().set_tag(run_id, NOTE, text)
 
 
 def download(uri: str) -> str:

@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.tracking import MlflowClient
 
-from ..errors import ConfigError
+from pruning.errors import ConfigError
 
 KERAS_FILES = ("model.keras", "model.h5", "model")  # the tensorflow flavor's data folder
 

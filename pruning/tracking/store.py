@@ -14,9 +14,9 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from ..errors import TrackingError
-from ..progress import say
-from . import outage
+from pruning.errors import TrackingError
+from pruning.console import say
+from pruning.tracking import outage
 
 # The MLflow 3 UI opens every experiment in its GenAI layout; this tag and the URL
 # parameter below switch it to the model-training view (the tag alone did not, in 3.17).

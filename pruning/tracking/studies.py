@@ -10,10 +10,10 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from . import outage
-from .heartbeat import BEAT, Beater, is_stale, stale_seconds
-from .runs import ROLE, _give_up_if_unreachable, _log_params, _record_error, set_tags
-from .store import current_experiment_id
+from pruning.tracking import outage
+from pruning.tracking.heartbeat import BEAT, Beater, is_stale, stale_seconds
+from pruning.tracking.runs import (ROLE, _give_up_if_unreachable, _log_params, _record_error, set_tags)
+from pruning.tracking.store import current_experiment_id
 
 
 WORKER = "pruning.worker."  # tag prefix: one tag per live worker, its last heartbeat

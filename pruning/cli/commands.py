@@ -1,0 +1,164 @@
+"""What each `pruning` command does with its parsed arguments: check everything that
+needs no TensorFlow, say what is about to run, then load the rest and run it. Heavy
+modules are imported by the command that needs them, after its input is checked: bad
+input is refused before TensorFlow, MLflow or Optuna load."""
+from __future__ import annotations
+
+from pruning.cli.options import config_from_args, parse_seeds
+from pruning.config import preflight
+from pruning.config.checks import timed_granularities
+from pruning.console import say
+from pruning.errors import ConfigError, UserError
+from pruning.experiment.progress import Progress
+from pruning.studies.configs import SensitivityConfig, SweepConfig, TuneConfig
+
+EXIT_NOTHING_TO_SHOW = 1  # a study with no completed trial
+
+
+def _announce(config, what: str) -> None:
+    """The first line, before TensorFlow loads: what is about to run, from which recipe."""
+    initial, final = config.sparsity_targets()
+    say(f"pruning {what}: {config.model} on {config.dataset}, {initial:.0%} -> {final:.0%} "
+        f"of {config.share_of()} ({config.dense_epochs} dense + {config.retrain_epochs} pruning epochs), "
+        f"recipe {config.recipe}; loading TensorFlow")
+
+
+
+def run(args) -> int:
+    config = config_from_args(args)
+    seeds = parse_seeds(args.seeds)
+    if seeds and args.register_model:
+        raise UserError("register_model: a run over seeds ships one model per seed; register "
+                        "one of them with a run of that seed (--seed N, without --seeds)")
+    checked = preflight.check(config)
+    _announce(config, "run" + (f" over seeds {args.seeds}" if seeds else ""))
+    from pruning.experiment import describe, pipeline
+    from pruning.studies import seeds as seeds_module
+
+    tracking_args = dict(experiment_name=args.experiment_name, tracking_uri=args.tracking_uri)
+    if seeds:
+        _, stats, run_id = seeds_module.run_seeds(config, seeds, not args.no_tracking, Progress,
+                                                  checked=checked, **tracking_args)
+        print(seeds_module.line(seeds, stats))
+    else:
+        result = pipeline.run(config, checked=checked, tracking=not args.no_tracking,
+                                observers=[Progress(config)], register_model=args.register_model,
+                                **tracking_args)
+        print(describe.result_line(result.config, result.metrics))
+        run_id = result.run_id
+    if run_id:
+        from pruning import tracking
+
+        print(tracking.where_to_look(run_id))
+    return 0
+
+
+def tune(args) -> int:
+    base = config_from_args(args)
+    study = config_from_args(args, TuneConfig)
+    preflight.check(base, window=False)
+    _announce(base, f"tune ({study.n_trials} trials around)")
+    from pruning import tracking
+    from pruning.studies import tune as tuning
+
+    try:
+        result = tuning.run_study(base, study, experiment_name=args.experiment_name,
+                                tracking_uri=args.tracking_uri, print_line=say,
+                                register_model=args.register_model)
+    except tuning.NoTrialCompleted as e:
+        say(f"pruning: {e}")
+        return EXIT_NOTHING_TO_SHOW
+    print(f"study {result.study_name!r} ({result.storage}): {result.n_trials} trials")
+    if result.best_config is not None:
+        print(f"best validation accuracy {result.best_values[0][0]:.4f}, test accuracy "
+              f"{result.test_accuracy:.4f}; reproduce it with: pruning run --config "
+              f"runs:/{result.parent_run_id}/best_config.toml")
+    elif result.best_values:
+        print(f"Pareto front of {len(result.best_values)} trials: pareto_front.md on the "
+              "study's run")
+    print(tracking.where_to_look(result.parent_run_id))
+    return 0
+
+
+def sweep(args) -> int:
+    base, sweep_config = config_from_args(args), config_from_args(args, SweepConfig)
+    preflight.check(base, window="gradual" in sweep_config.method_list())
+    _announce(base, f"sweep ({sweep_config.methods} at {sweep_config.sparsities}) of")
+    from pruning import tracking
+    from pruning.studies import sweep as sweeping
+
+    points, parent = sweeping.run_sweep(base, sweep_config, experiment_name=args.experiment_name,
+                                     tracking_uri=args.tracking_uri, print_line=say,
+                                     register_model=args.register_model)
+    print(sweeping.table(points), end="")
+    print(tracking.where_to_look(parent))
+    return 0
+
+
+
+def sensitivity(args) -> int:
+    if args.register_model:
+        raise UserError("register_model: a sensitivity analysis ships no model; register one "
+                        "with `pruning run` by its curves")
+    base = config_from_args(args)
+    if base.reads_curves():
+        base = base.replace(sparsity_distribution="uniform")  # the curves measure layers alone
+    analysis_config = config_from_args(args, SensitivityConfig)
+    sparsities = analysis_config.sparsity_list()
+    if analysis_config.latency and not base.pruned_by().saves_latency:
+        raise ConfigError("latency", f"latency: timing needs granularity "
+                          f"{timed_granularities()} (zeros in dense kernels save no time)")
+    preflight.check(base, window=False)
+    _announce(base, f"sensitivity ({base.granularity}s at {sparsities}) of")
+    from pruning.studies import sensitivity as analysis
+    from pruning import tracking
+
+    run_id, _, _ = analysis.run_sensitivity(base, sparsities, args.experiment_name,
+                                            args.tracking_uri, print_line=say,
+                                            timed=analysis_config.latency)
+    use = analysis.how_to_use(run_id, analysis_config.latency, base.residual_blocks_removed)
+    print(f"curves: runs:/{run_id}/sensitivity.json; to prune by them, add to this model's "
+          f"`pruning run`: {use}")
+    print(tracking.where_to_look(run_id))
+    return 0
+
+
+def report(args) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from pruning.studies import report as reporting
+    from pruning import tracking
+
+    tracking.check_store(None, args.tracking_uri)  # never creates the experiment
+    rows = reporting.rows_of(tracking.finished_runs(args.experiment))
+    if not rows:
+        raise UserError(f"experiment {args.experiment!r} has no finished run with "
+                        "test_accuracy and sparsity to compare")
+    if args.out:
+        for path in reporting.write(rows, Path(args.out)):
+            print(path)
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        run_id = tracking.log_report(reporting.write(rows, Path(tmp)), args.experiment)
+    print(f"report of {len(rows)} runs")
+    print(tracking.where_to_look(run_id))
+    return 0
+
+
+def runs(args) -> int:
+    from pruning import tracking
+
+    tracking.check_store(None, args.tracking_uri)
+    ids = [tracking.experiment_id(args.experiment)] if args.experiment else None
+    stale = tracking.fail_stale(ids) if args.fail_stale else tracking.stale_runs(ids)
+    for run in stale:
+        print(f"{run.info.run_id}  {run.info.run_name}  "
+              f"{'closed FAILED' if args.fail_stale else 'RUNNING, heartbeat stale'}")
+    print(f"{len(stale)} stale run{'s' * (len(stale) != 1)}"
+          + ("" if args.fail_stale or not stale else "; close them with --fail-stale"))
+    return 0
+
+
+COMMANDS = {"run": run, "tune": tune, "sweep": sweep, "sensitivity": sensitivity,
+            "report": report, "runs": runs}

@@ -1,0 +1,231 @@
+"""One pruning experiment: data -> dense model (cached) -> gradual pruning at the configured
+granularity -> the model that ships (stripped, or rebuilt smaller) -> export.
+
+`run` is the Python API the CLI and MLproject are thin layers over. With
+tracking on it fills one MLflow run; with tracking off it does the same work
+and only returns the `Result`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pruning import training
+from pruning import tracking as mlt
+from pruning.version import __version__
+from pruning.config import ExperimentConfig
+from pruning.config import preflight
+from pruning.experiment import describe
+from pruning.experiment.progress import Progress
+from pruning.experiment.recorders import Offline, PretrainOnly, Tracked
+from pruning.models import builtin as models
+from pruning.models import checks as model_checks
+from pruning.models import sources as model_sources
+from pruning.observers import tell
+from pruning.shipping import clustering, measure, quantization
+from pruning.sparsity import policies, schedules
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a run produces beyond training; tuning trials skip the costly parts."""
+    test_set: bool = True  # evaluate on the test set (tuning: only the best trial)
+    export: bool = True  # TFLite conversions, int8 accuracy, latencies
+    latency: bool = False  # without export: the int8 model's latency alone (a trial's)
+    keep_model: object = True  # bool, or a function of the final metrics -> bool
+
+
+FULL = Outputs()
+
+
+@dataclass
+class Result:
+    config: ExperimentConfig  # resolved: begin_step and end_step filled in
+    metrics: dict[str, float]
+    history: list[dict[str, float]]  # one dict per epoch, pre-training first
+    window: schedules.Window
+    run_id: str | None = None
+    pretrain_run_id: str | None = None
+    pruned_model: object = field(default=None, repr=False)  # the shipped tf_keras.Model
+    model_id: str | None = None  # the logged model, when one was kept
+
+
+def pretrain_key(config: ExperimentConfig, data_digest: str, model_digest: str) -> str:
+    """What determines the dense model, hashed: the starting model's and the data's
+    digests and the fields that declare the dense role (how it is trained)."""
+    import tensorflow as tf
+
+    what = {name: getattr(config, name) for name in config.dense_fields()}
+    what.update(pretrain_epochs=config.dense_epochs, data_digest=data_digest,
+                model_digest=model_digest, tensorflow=tf.__version__, pruning=__version__)
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def prepare(config: ExperimentConfig, checked=None):
+    """Load data and resolve the pruning window (`checked`: what `preflight.check` gave),
+    then what only TensorFlow can check, on the starting model: every input error
+    surfaces here, before any run or training starts. Returns (config, splits, window,
+    starting point)."""
+    resolved, splits, window = checked or preflight.check(config)
+    return resolved, splits, window, starting_point(resolved, splits, window)
+
+
+def starting_point(config, splits, window=None) -> model_sources.Start:
+    """The dense starting model, checked against the data and, where the model or the
+    options are not the built-in defaults, against tfmot's wrapping."""
+    start = model_sources.starting_model(config, splits.input_shape, splits.num_classes)
+    model_checks.check_data(start.model, splits, config.model)
+    granularity = config.pruned_by()
+    if granularity.needs_model_check(config, builtin=start.kind == "builtin"):
+        granularity.check(start.model, config, window)
+    return start
+
+
+def run(config: ExperimentConfig, tracking: bool = True, observers=(),
+        experiment_name: str | None = None, tracking_uri: str | None = None,
+        outputs: Outputs = FULL, parent_run_id: str | None = None,
+        tags: dict | None = None, extra_params: dict | None = None,
+        finished_on: tuple = (), name: str | None = None,
+        register_model: str | None = None, checked=None) -> Result:
+    """One experiment. `parent_run_id` nests its run (tuning trials, sweep points) and
+    `name` names it (default: `describe.run_name`); exceptions of the types in
+    `finished_on` still end the run FINISHED (a trial stopped early). `register_model`
+    registers the shipped model under that name in the Model Registry. `checked` is
+    `preflight.check(config)` when the caller ran it already."""
+    resolved, splits, window, start = prepare(config, checked)
+    if not tracking:
+        return _execute(resolved, splits, window, start, Offline(), list(observers), outputs)
+    if parent_run_id is None:
+        mlt.check_store(experiment_name, tracking_uri)
+    tags = {"dataset": config.dataset, "model": config.model, "schedule": config.schedule,
+            "recipe": config.recipe, "granularity": config.granularity, "model_source": start.kind,
+            "model_digest": start.digest, **start.lineage, **(tags or {})}
+    params = {**run_params(config, window), **(extra_params or {})}
+    with mlt.experiment_run(params, name or describe.run_name(config), tags,
+                            parent_run_id=parent_run_id, finished_on=finished_on) as run_id:
+        for observer in observers:
+            getattr(observer, "run_started", lambda run_id: None)(run_id)
+        if "source_model_id" in start.lineage:
+            mlt.log_model_input(run_id, start.lineage["source_model_id"])
+        result = _execute(resolved, splits, window, start, Tracked(run_id), list(observers),
+                          outputs)
+        if register_model and result.model_id:
+            version = mlt.register(result.model_id, register_model, result.metrics,
+                                   describe.summary(result.config, result.metrics),
+                                   tags={"pruned_from": config.model, **start.lineage})
+            mlt.set_tags(run_id, {"registered_model": f"{register_model}/{version}"})
+        return result
+
+
+def run_params(config: ExperimentConfig, window: schedules.Window) -> dict:
+    """The config as requested ("auto" stays auto: it is what the user asked for), plus
+    the pruning window it resolved to. config.json holds the resolved config."""
+    return {**config.to_dict(), "resolved_begin_step": window.begin_step,
+            "resolved_end_step": window.end_step,
+            "resolved_frequency": window.frequency, "total_steps": window.total_steps,
+            "resolved_pretrain_epochs": config.dense_epochs}
+
+
+def ensure_pretrained(config: ExperimentConfig, splits, start, requested_by: str,
+                      progress: bool = False):
+    """(dense model, its run id) for `config` from the store, trained now if missing (a
+    run of its own that names `requested_by`): a study or sweep pre-trains once, and
+    every trial or point starts from the same weights. A trained starting model with no
+    more dense epochs is itself the dense model (run id None). With `progress`, the
+    dense epochs print their lines as `pruning run`'s do (a CIFAR-10 pre-training lasts
+    ~40 min)."""
+    observers = [Progress(config)] if progress else []
+    model, _, _, run_id = _dense_model(config, splits, start, PretrainOnly(requested_by),
+                                       observers)
+    return model, run_id
+
+
+def _execute(config, splits, window, start, recorder, observers, outputs: Outputs) -> Result:
+    recorder.start(config, splits)
+    dense, dense_history, dense_metrics, pretrain_run_id = _dense_model(
+        config, splits, start, recorder, observers)
+    pruned = config.pruned_by().prune(
+        dense, splits, config, window, [*recorder.observers, *observers],
+        step_offset=len(dense_history))
+    shipped, retrain_history = pruned.shipped, pruned.history
+    if config.clusters:  # weight sharing: what ships is the clustered model
+        shipped, shared_history = clustering.share_weights(
+            shipped, splits, config, [*recorder.observers, *observers],
+            step_offset=len(dense_history) + len(retrain_history))
+        retrain_history = retrain_history + shared_history
+        pruned.metrics.update(clustering.distinct_values(shipped, config))
+    tell(observers, "evaluating the pruned model")
+    metrics = {**dense_metrics, **pruned.metrics,
+               **_final_metrics(shipped, splits, config, outputs.test_set)}
+    qat = None
+    if config.qat_epochs and outputs.export:  # QAT only feeds the int8 export
+        qat, _ = quantization.quantization_aware(
+            shipped, splits, config, [*recorder.observers, *observers],
+            step_offset=len(dense_history) + len(retrain_history))
+        metrics["qat_sparsity"] = policies.sparsity_metrics(
+            policies.prunable_kernels(qat, config))["sparsity"]
+    costs, tflite_int8 = measure.costs(dense, shipped, qat, splits, config, outputs.export,
+                                       outputs.latency,
+                                       lambda text: tell(observers, text))
+    metrics.update(costs)
+    history = dense_history + retrain_history
+    keep = outputs.keep_model(metrics) if callable(outputs.keep_model) else outputs.keep_model
+    tell(observers, "logging the model, metrics and plots" if recorder.run_id else "done")
+    model_id = recorder.finish(config, metrics, history, window, shipped if keep else None,
+                               splits, tflite_int8, models.image_dense_layer(shipped),
+                               describe.summary(config, metrics), pruned.texts)
+    return Result(config, metrics, history, window, recorder.run_id, pretrain_run_id, shipped,
+                  model_id)
+
+
+def _dense_model(config, splits, start, recorder, observers):
+    """The dense model: a trained starting model as it is (no dense epochs), else from
+    the store's cache, or trained and cached now."""
+    if config.dense_epochs == 0:
+        tell(observers, "measuring the dense model")
+        return start.model, [], _dense_metrics(start.model, splits, config), None
+    key = pretrain_key(config, splits.digest, start.digest)
+    name = f"pretrain-{describe.short_name(config.model)}-{describe.short_name(config.dataset)}"
+    params = {field: getattr(config, field)
+              for field in config.start_fields() + config.dense_fields()}
+    params.update(pretrain_epochs=config.dense_epochs, model_digest=start.digest,
+                  data_digest=splits.digest)
+    while True:
+        cached = recorder.find_pretrained(key)  # waits while another process trains it
+        if cached is not None:
+            tell(observers, f"dense model from the cache (run {cached.run_id})")
+            recorder.copy_history(cached.history)
+            recorder.tag(pretrain_key=key, pretrain_run_id=cached.run_id, pretrain_cached="true")
+            dense_metrics = {k: v for k, v in cached.metrics.items() if k.startswith("dense_")}
+            return cached.model, cached.history, dense_metrics, cached.run_id
+        with recorder.pretrain_run(key, params, name) as pre:
+            if pre is None:  # another process claimed it a moment ago: wait for it
+                continue
+            model = start.model
+            history = training.pretrain(model, splits, config,
+                                     [pre, *recorder.observers, *observers])
+            dense_metrics = _dense_metrics(model, splits, config)
+            pre.save(model, history, dense_metrics,
+                     describe.pretrain_note(config, key, dense_metrics, recorder.run_id))
+        recorder.tag(pretrain_key=key, pretrain_run_id=pre.run_id, pretrain_cached="false")
+        return model, history, dense_metrics, pre.run_id
+
+
+def _dense_metrics(model, splits, config) -> dict[str, float]:
+    test = training.evaluate(model, splits.x_test, splits.y_test, config.batch_size)
+    return {"dense_test_accuracy": test["accuracy"], "dense_test_loss": test["loss"]}
+
+
+def _final_metrics(shipped, splits, config, test_set: bool) -> dict[str, float]:
+    val = training.evaluate(shipped, splits.x_val, splits.y_val, config.batch_size)
+    weights = shipped.get_weights()
+    metrics = {"final_val_accuracy": val["accuracy"], "final_val_loss": val["loss"],
+               "nonzero_params": float(sum(np.count_nonzero(w) for w in weights)),
+               "total_params": float(sum(w.size for w in weights))}
+    if test_set:
+        test = training.evaluate(shipped, splits.x_test, splits.y_test, config.batch_size)
+        metrics.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
+    return metrics

@@ -1,0 +1,40 @@
+"""Latency timed in a child process, several models together over a window of seconds:
+real figures for real models, and a clear error when the child cannot time a file."""
+import time
+
+import numpy as np
+import pytest
+import tf_keras as keras
+
+from pruning.shipping import export
+from pruning.shipping import timing
+
+pytestmark = pytest.mark.fast  # pure math, no training: the developer's tier
+
+
+def _tflite(width: int) -> bytes:
+    return export.to_tflite(keras.Sequential([keras.Input((256,)), keras.layers.Dense(width),
+                                              keras.layers.Dense(width)]))
+
+
+def test_models_are_timed_together_in_a_child_process_over_the_window():
+    sample = np.ones(256, np.float32)
+    began = time.perf_counter()
+    small, large = timing.latencies_us([_tflite(8), _tflite(1024)], sample, runs=20,
+                                       window=1.0)
+    assert time.perf_counter() - began >= 1.0  # rounds go on until the window has passed
+    assert 0 < small < large < 1e6  # each model's own figure, in order
+    assert export.latency_us(_tflite(8), sample, runs=5, window=0) > 0
+
+
+def test_a_zero_window_still_times_the_minimum_rounds(tmp_path):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(_tflite(8))
+    began = time.perf_counter()
+    assert timing.measure([str(path)], np.ones((1, 256), np.float32), runs=5, window=0)[0] > 0
+    assert time.perf_counter() - began >= 0.2 * (timing.MIN_ROUNDS - 1)  # 0.2 s apart
+
+
+def test_a_file_the_child_cannot_load_fails_with_its_reason():
+    with pytest.raises(RuntimeError, match="timing the TFLite model failed: .*"):
+        timing.latencies_us([b"not a model"], np.ones(8, np.float32), runs=5, window=0)
