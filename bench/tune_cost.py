@@ -33,7 +33,7 @@ def main():
     import optuna
 
     from pruning.experiment import pipeline
-    from pruning.studies import tune
+    from pruning.studies import trials, tune
     from pruning.config import ExperimentConfig
     from pruning.studies.configs import TuneConfig
 
@@ -45,7 +45,7 @@ def main():
         mlflow.set_experiment("bench")
         # One trial as `tune` runs it (no test set, no TFLite). The first run of a config
         # misses the cache and pre-trains; the same config again finds the dense model.
-        outputs = pipeline.Outputs(**tune.TRIAL_OUTPUTS, keep_model=False)
+        outputs = pipeline.Outputs(**trials.TRIAL_OUTPUTS, keep_model=False)
         config = base.replace(retrain_epochs=3)
         uncached = trial_seconds(pipeline, config, outputs)
         cached = trial_seconds(pipeline, config, outputs)

@@ -30,6 +30,9 @@ def run(args) -> int:
     if seeds and args.register_model:
         raise UserError("register_model: a run over seeds ships one model per seed; register "
                         "one of them with a run of that seed (--seed N, without --seeds)")
+    if args.no_tracking and args.register_model:
+        raise UserError("register_model: --no-tracking logs nothing, so there is no model to "
+                        "register; drop one of the two")
     checked = preflight.check(config)
     _announce(config, "run" + (f" over seeds {args.seeds}" if seeds else ""))
     from pruning.experiment import describe, pipeline
@@ -45,6 +48,8 @@ def run(args) -> int:
                                 observers=[Progress(config)], register_model=args.register_model,
                                 **tracking_args)
         print(describe.result_line(result.config, result.metrics))
+        if result.registered:
+            print(f"registered as `{result.registered}`")
         run_id = result.run_id
     if run_id:
         from pruning import tracking
@@ -56,6 +61,10 @@ def run(args) -> int:
 def tune(args) -> int:
     base = config_from_args(args)
     study = config_from_args(args, TuneConfig)
+    if args.register_model and study.objective == "pareto":
+        raise UserError("register_model: a Pareto study has no single best model; register "
+                        "a point of its front with `pruning run --config runs:/<study run>/"
+                        "pareto/trial_N.toml --register-model NAME`")
     preflight.check(base, window=False)
     _announce(base, f"tune ({study.n_trials} trials around)")
     from pruning import tracking
@@ -73,6 +82,8 @@ def tune(args) -> int:
         print(f"best validation accuracy {result.best_values[0][0]:.4f}, test accuracy "
               f"{result.test_accuracy:.4f}; reproduce it with: pruning run --config "
               f"runs:/{result.parent_run_id}/best_config.toml")
+        if result.registered:
+            print(result.registered)
     elif result.best_values:
         print(f"Pareto front of {len(result.best_values)} trials: pareto_front.md on the "
               "study's run")
@@ -127,21 +138,26 @@ def report(args) -> int:
     import tempfile
     from pathlib import Path
 
-    from pruning.studies import report as reporting
     from pruning import tracking
+    from pruning.studies import report as reporting
 
     tracking.check_store(None, args.tracking_uri)  # never creates the experiment
-    rows = reporting.rows_of(tracking.finished_runs(args.experiment))
+    experiment = args.experiment or tracking.latest_experiment()
+    if experiment is None:
+        raise UserError("experiment: this store holds no experiment this package wrote to; "
+                        "name one with --experiment")
+    rows = reporting.rows_of(tracking.finished_runs(experiment))
     if not rows:
-        raise UserError(f"experiment {args.experiment!r} has no finished run with "
+        raise UserError(f"experiment {experiment!r} has no finished run with "
                         "test_accuracy and sparsity to compare")
+    print(f"report of {len(rows)} runs of experiment {experiment!r}")
+    print(reporting.markdown(rows), end="")
     if args.out:
         for path in reporting.write(rows, Path(args.out)):
             print(path)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        run_id = tracking.log_report(reporting.write(rows, Path(tmp)), args.experiment)
-    print(f"report of {len(rows)} runs")
+        run_id = tracking.log_report(reporting.write(rows, Path(tmp)), experiment)
     print(tracking.where_to_look(run_id))
     return 0
 

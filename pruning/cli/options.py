@@ -16,29 +16,63 @@ from pruning.studies import search_space
 from pruning.studies.configs import SensitivityConfig, SweepConfig, TuneConfig
 
 
+# How `--help` groups the experiment's flags, in this order (a test checks that every
+# field is in exactly one group).
+HELP_GROUPS = (
+    ("data", ("dataset", "data_dir", "val_fraction", "augment", "shift_pixels", "seed")),
+    ("model", ("model", "alpha", "input_size", "bn_momentum", "recipe")),
+    ("schedule: when and how much", (
+        "schedule", "initial_sparsity", "final_sparsity", "power", "frequency",
+        "mask_updates", "begin_step", "end_step", "begin_fraction", "end_fraction",
+        "sparsity_distribution", "sensitivity", "sparsity_m_by_n")),
+    ("granularity: what is removed", (
+        "granularity", "pruning_policy", "prune_output", "channel_score", "channel_multiple",
+        "residual_blocks_removed", "finetune_rebuilt")),
+    ("training", (
+        "pretrain_epochs", "pretrain_lr", "retrain_epochs", "retrain_lr",
+        "retrain_dropout_scale", "lr_schedule", "weight_decay", "batch_size",
+        "distill_weight", "distill_temperature")),
+    ("export and latency", (
+        "qat_epochs", "qat_lr", "clusters", "cluster_epochs", "cluster_lr", "tflite_sparse",
+        "int8_granularity", "calibration_samples", "latency_runs", "latency_window")),
+    ("tracking", ("mask_log_every",)),
+)
+
+
 def _add_config_flags(parser: argparse.ArgumentParser, cls, title: str) -> None:
-    group = parser.add_argument_group(title)
-    for f in dataclasses.fields(cls):
-        default = f.metadata.get("cli_default") or ("auto" if f.default is None else f.default)
-        choices = f.metadata.get("choices")
-        extra = {"nargs": "?", "const": "true"} if isinstance(f.default, bool) else {}
-        if f.name == "search":  # entries merge into the default space; NAME=off drops one
-            extra = {"action": "append"}
-        metavar = "{" + ",".join(choices) + "}" if choices else f.name.upper()
-        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, metavar=metavar,
-                           default=argparse.SUPPRESS,
-                           help=f"{f.metadata['help']} (default: {default})".replace("%", "%%"),
-                           **extra)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    groups = HELP_GROUPS if cls is ExperimentConfig else ((None, tuple(fields)),)
+    for name, members in groups:
+        group = parser.add_argument_group(f"{title}: {name}" if name else title)
+        for member in members:
+            _add_flag(group, fields[member])
+
+
+def _add_flag(group, f) -> None:
+    default = f.metadata.get("cli_default") or ("auto" if f.default is None else f.default)
+    choices = f.metadata.get("choices")
+    extra = {"nargs": "?", "const": "true"} if isinstance(f.default, bool) else {}
+    if f.name == "search":  # entries merge into the default space; NAME=off drops one
+        extra = {"action": "append"}
+    metavar = "{" + ",".join(choices) + "}" if choices else f.name.upper()
+    shown = (str(default).lower() if isinstance(default, bool) else str(default)) or '""'
+    group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, metavar=metavar,
+                       default=argparse.SUPPRESS,
+                       help=f"{f.metadata['help']} (default: {shown})".replace("%", "%%"),
+                       **extra)
 
 
 def _add_tracking_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="a config.json logged by an earlier run, or an "
+    start = parser.add_argument_group("where the values start")
+    start.add_argument("--config", help="a config.json logged by an earlier run, or an "
                         "experiments/*.toml file; flags given override its values")
-    parser.add_argument("--experiment-name", help="MLflow experiment (default: the one "
-                        "MLFLOW_EXPERIMENT_NAME/_ID or `mlflow run` selects, else Default)")
-    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
-                        "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
-    parser.add_argument("--register-model", metavar="NAME", help="register the shipped "
+    tracking = parser.add_argument_group("tracking and registry")
+    tracking.add_argument("--experiment-name", help="MLflow experiment (default: the one "
+                          "MLFLOW_EXPERIMENT_NAME/_ID or `mlflow run` selects, else "
+                          "<dataset>-<model>, e.g. mnist-mlp)")
+    tracking.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
+                          "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current folder)")
+    tracking.add_argument("--register-model", metavar="NAME", help="register the shipped "
                         "model (a sweep's best point, a study's best trial) as a new version "
                         "of NAME in the MLflow Model Registry")
     _add_verbose(parser)
@@ -55,10 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pruning", description="Gradual magnitude pruning experiments tracked in MLflow.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
-        "run", help="pre-train (or reuse) a dense model, prune it gradually, log everything",
+        "run", usage="pruning run [options]", help="pre-train (or reuse) a dense model, prune it gradually, log everything",
         description="Dense pre-training (cached in the MLflow store), tfmot gradual magnitude "
-        "pruning, strip, evaluate on the test set, export sizes and TFLite; one MLflow run.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "pruning, strip, evaluate on the test set, export sizes and TFLite; one MLflow run.")
     _add_tracking_flags(run)
     run.add_argument("--no-tracking", action="store_true",
                      help="run without MLflow (no cache, nothing logged)")
@@ -91,10 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="compare finished runs of an experiment: frontier, sizes, latencies",
         description="Reads finished runs from MLflow (nothing is re-run) and writes "
         "accuracy_frontier.png and report.md, to --out or as a run of its own.")
-    report.add_argument("--experiment", required=True, help="MLflow experiment to compare")
+    report.add_argument("--experiment", help="MLflow experiment to compare (default: "
+                        "MLFLOW_EXPERIMENT_NAME, else the one this package wrote to last)")
     report.add_argument("--out", help="folder to write to; default: log as a report run")
     report.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
-                        "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
+                        "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current folder)")
     _add_verbose(report)
     runs = sub.add_parser(
         "runs", help="find runs whose process died (RUNNING, heartbeat stale) and close them",
@@ -104,21 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--fail-stale", action="store_true", help="close them FAILED")
     runs.add_argument("--experiment", help="only this experiment (default: all)")
     runs.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
-                      "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
+                      "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current folder)")
     _add_verbose(runs)
     return parser
 
 
-EXPERIMENT_FLAGS = "experiment parameters (MLproject names with dashes)"
+EXPERIMENT_FLAGS = "experiment"
 
 
 def _around_a_base(sub, name: str, cls, own: str, base: str, **text) -> None:
     """A command with parameters of its own (`cls`) around a base experiment."""
-    parser = sub.add_parser(name, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                            **text)
+    parser = sub.add_parser(name, usage=f"pruning {name} [options]", **text)
     _add_tracking_flags(parser)
     _add_config_flags(parser, cls, own)
-    _add_config_flags(parser, ExperimentConfig, f"{EXPERIMENT_FLAGS}; {base}")
+    _add_config_flags(parser, ExperimentConfig, f"{EXPERIMENT_FLAGS} ({base})")
 
 # A recipe's table of each command's own parameters.
 SECTIONS = {TuneConfig: "tune", SweepConfig: "sweep", SensitivityConfig: "sensitivity"}

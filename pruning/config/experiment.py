@@ -54,7 +54,7 @@ class ExperimentConfig(Conversions):
     shift_pixels: int = _f(4, "largest random shift of augment=shift/shift_flip", role=DENSE)
     # dense pre-training
     pretrain_epochs: int | None = _f(None, "epochs of dense training before pruning; auto: "
-                                           f"{DEFAULT_PRETRAIN_EPOCHS} for a model built here "
+                                           f"{DEFAULT_PRETRAIN_EPOCHS} for a model the package builds "
                                            "(a name or a builder), 0 for a trained one (a "
                                            "file or an MLflow URI: more epochs continue its "
                                            "training)", role=DENSE)

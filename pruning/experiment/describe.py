@@ -33,6 +33,12 @@ def short_name(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "model"
 
 
+def experiment_name(config) -> str:
+    """The MLflow experiment a config's runs go to when the user names none: what it
+    holds, e.g. mnist-mlp (studies, sweeps and seeds of the pair beside its runs)."""
+    return f"{short_name(config.dataset)}-{short_name(config.model)}"
+
+
 def _what(config) -> str:
     return f"{short_name(config.model)}-{short_name(config.dataset)}"
 
@@ -118,14 +124,15 @@ def figures(config, history, window, final_metrics, snapshots=(), pixel_layer=No
     return out
 
 
-def summary(config, metrics) -> str:
-    """A few lines that answer "what did this cost": the run's description in the UI."""
+def summary(config, metrics, title: str | None = None) -> str:
+    """A few lines that answer "what did this cost": the run's description in the UI,
+    titled with the run's name (`title`; default: `run_name`)."""
     m = metrics
     initial, final = config.sparsity_targets()
     how = (f"{config.sparsity_m_by_n.replace(',', ':')} structured" if config.m_by_n()
            else f"{config.schedule} {initial:.0%} -> {final:.0%}")
     how = config.pruned_by().how(config, how)
-    lines = [f"**{run_name(config)}**: {config.model} on {config.dataset}, {how} over "
+    lines = [f"**{title or run_name(config)}**: {config.model} on {config.dataset}, {how} over "
              f"retraining steps {config.begin_step}-{config.end_step} (policy "
              f"{config.pruning_policy}, {config.sparsity_distribution} across layers; recipe "
              f"{config.recipe}).", ""]

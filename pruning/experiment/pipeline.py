@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -22,7 +24,9 @@ from pruning.experiment import describe
 from pruning.experiment.progress import Progress
 from pruning.experiment.recorders import Offline, PretrainOnly, Tracked
 from pruning.models import builtin as models
+from pruning.errors import ConfigError
 from pruning.models import checks as model_checks
+from pruning.models import keras3
 from pruning.models import sources as model_sources
 from pruning.observers import tell
 from pruning.shipping import clustering, measure, quantization
@@ -51,6 +55,7 @@ class Result:
     pretrain_run_id: str | None = None
     pruned_model: object = field(default=None, repr=False)  # the shipped tf_keras.Model
     model_id: str | None = None  # the logged model, when one was kept
+    registered: str | None = None  # NAME/VERSION in the Model Registry, when registered
 
 
 def pretrain_key(config: ExperimentConfig, data_digest: str, model_digest: str) -> str:
@@ -78,6 +83,14 @@ def starting_point(config, splits, window=None) -> model_sources.Start:
     options are not the built-in defaults, against tfmot's wrapping."""
     start = model_sources.starting_model(config, splits.input_shape, splits.num_classes)
     model_checks.check_data(start.model, splits, config.model)
+    if start.original is not None:  # bridged from Keras 3: it must compute the same
+        diff = keras3.max_abs_diff(start.original, start.model, splits.x_val[:256])
+        if not diff <= keras3.TOLERANCE:
+            raise ConfigError("model", f"model={config.model!r}: rebuilt in tf_keras, its "
+                              f"outputs differ from the Keras 3 model's by up to {diff:.3g} "
+                              f"on the validation data (allowed {keras3.TOLERANCE:g}); a "
+                              "layer does not translate: please report it")
+        start.lineage["bridge_max_abs_diff"] = f"{diff:.3g}"
     granularity = config.pruned_by()
     if granularity.needs_model_check(config, builtin=start.kind == "builtin"):
         granularity.check(start.model, config, window)
@@ -89,9 +102,11 @@ def run(config: ExperimentConfig, tracking: bool = True, observers=(),
         outputs: Outputs = FULL, parent_run_id: str | None = None,
         tags: dict | None = None, extra_params: dict | None = None,
         finished_on: tuple = (), name: str | None = None,
-        register_model: str | None = None, checked=None) -> Result:
+        register_model: str | None = None, checked=None,
+        model_name: str | None = None) -> Result:
     """One experiment. `parent_run_id` nests its run (tuning trials, sweep points) and
-    `name` names it (default: `describe.run_name`); exceptions of the types in
+    `name` names it (default: `describe.run_name`) and `model_name` its logged model
+    (default: `describe.model_name`); exceptions of the types in
     `finished_on` still end the run FINISHED (a trial stopped early). `register_model`
     registers the shipped model under that name in the Model Registry. `checked` is
     `preflight.check(config)` when the caller ran it already."""
@@ -99,24 +114,26 @@ def run(config: ExperimentConfig, tracking: bool = True, observers=(),
     if not tracking:
         return _execute(resolved, splits, window, start, Offline(), list(observers), outputs)
     if parent_run_id is None:
-        mlt.check_store(experiment_name, tracking_uri)
+        mlt.check_store(experiment_name, tracking_uri, describe.experiment_name(config))
     tags = {"dataset": config.dataset, "model": config.model, "schedule": config.schedule,
             "recipe": config.recipe, "granularity": config.granularity, "model_source": start.kind,
             "model_digest": start.digest, **start.lineage, **(tags or {})}
     params = {**run_params(config, window), **(extra_params or {})}
-    with mlt.experiment_run(params, name or describe.run_name(config), tags,
-                            parent_run_id=parent_run_id, finished_on=finished_on) as run_id:
+    title = name or describe.run_name(config)
+    with mlt.experiment_run(params, title, tags, parent_run_id=parent_run_id,
+                            finished_on=finished_on) as run_id:
         for observer in observers:
             getattr(observer, "run_started", lambda run_id: None)(run_id)
         if "source_model_id" in start.lineage:
             mlt.log_model_input(run_id, start.lineage["source_model_id"])
-        result = _execute(resolved, splits, window, start, Tracked(run_id), list(observers),
-                          outputs)
+        result = _execute(resolved, splits, window, start,
+                          Tracked(run_id, title, model_name), list(observers), outputs)
         if register_model and result.model_id:
             version = mlt.register(result.model_id, register_model, result.metrics,
-                                   describe.summary(result.config, result.metrics),
+                                   describe.summary(result.config, result.metrics, title),
                                    tags={"pruned_from": config.model, **start.lineage})
             mlt.set_tags(run_id, {"registered_model": f"{register_model}/{version}"})
+            result.registered = f"{register_model}/{version}"
         return result
 
 
@@ -174,11 +191,23 @@ def _execute(config, splits, window, start, recorder, observers, outputs: Output
     history = dense_history + retrain_history
     keep = outputs.keep_model(metrics) if callable(outputs.keep_model) else outputs.keep_model
     tell(observers, "logging the model, metrics and plots" if recorder.run_id else "done")
+    files = {}
+    if start.original is not None and keep and outputs.export:  # handed back as it came
+        files["model_keras3/model.keras"] = _keras3_file(shipped)
     model_id = recorder.finish(config, metrics, history, window, shipped if keep else None,
                                splits, tflite_int8, models.image_dense_layer(shipped),
-                               describe.summary(config, metrics), pruned.texts)
+                               describe.summary(config, metrics, recorder.title), pruned.texts,
+                               files)
     return Result(config, metrics, history, window, recorder.run_id, pretrain_run_id, shipped,
                   model_id)
+
+
+def _keras3_file(model) -> bytes:
+    """The shipped tf_keras model as a Keras 3 .keras file, its zeros kept."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.keras"
+        keras3.to_keras3(model, path)
+        return path.read_bytes()
 
 
 def _dense_model(config, splits, start, recorder, observers):

@@ -17,6 +17,7 @@ from pruning.console import say
 class Offline:
     """Tracking off: no cache, nothing logged."""
     run_id = None
+    title = None
     observers = ()
 
     def start(self, config, splits): pass
@@ -49,8 +50,9 @@ class MaskHistory(Observer):
 class Tracked:
     """Tracking on: everything into run `run_id` (the tracking layer does the MLflow calls)."""
 
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, title: str | None = None, model_name: str | None = None):
         self.mlt, self.run_id = tracking, run_id
+        self.title, self.model_name = title, model_name  # the run's name, its model's
         self.masks = MaskHistory()
         self.observers = (tracking.RunObserver(run_id), self.masks)
         self.evaluation = None  # the MLflow dataset that test metrics name
@@ -72,7 +74,8 @@ class Tracked:
         return self.mlt.pretrain_run(key, params, name, requested_by=self.run_id)
 
     def finish(self, config, metrics, history, window, model, splits, tflite_int8=None,
-               pixel_layer=None, note: str = "", texts: dict | None = None) -> str | None:
+               pixel_layer=None, note: str = "", texts: dict | None = None,
+               files: dict | None = None) -> str | None:
         """Final metrics (on the run, and on its model when one is kept), note, plots;
         returns the model id."""
         model_id = None
@@ -82,14 +85,17 @@ class Tracked:
             # One past the last epoch: run metrics logged at a model's step attach to it,
             # and the run logs none there (the dense epochs would otherwise).
             model_id = self.mlt.log_model(self.run_id, model, splits.x_val[:5],
-                                          describe.model_name(config), step=len(history),
-                                          tflite_int8=tflite_int8)
+                                          self.model_name or describe.model_name(config),
+                                          step=len(history), tflite_int8=tflite_int8)
+            self.mlt.set_model_note(model_id, note)  # the model page's description
         # At the last epoch's step, so that e.g. the final sparsity does not restart a series.
         self.mlt.log_model_metrics(self.run_id, model_id, metrics, len(history) - 1,
                                    self.evaluation)
         self.mlt.set_note(self.run_id, note)
         for path, text in (texts or {}).items():
             self.mlt.log_text(self.run_id, text, path)
+        for path, data in (files or {}).items():  # e.g. the model as Keras 3 had it
+            self.mlt.log_bytes(self.run_id, data, path)
         figs = describe.figures(config, history, window, metrics, self.masks.snapshots,
                                 pixel_layer)
         self.mlt.log_figures(self.run_id, figs)

@@ -159,9 +159,7 @@ def _study_figures(study, ovm, pareto, objective_names):
     out = {name: (ax.figure if hasattr(ax, "figure") else ax.flat[0].figure)
            for name, ax in figures.items()}
     _readable(out, target_name)
-    trials = [(t.values[0], t.user_attrs["sparsity"], t.user_attrs["model_bytes_gzip"],
-               t.number) for t in complete
-              if "sparsity" in t.user_attrs and "model_bytes_gzip" in t.user_attrs]
+    trials = [(t.values[0], t.params, t.number) for t in complete if t.params]
     if trials:
         out["trials"] = trials_scatter(trials, target_name)
     return out
@@ -182,25 +180,40 @@ def _readable(figures: dict, target_name: str) -> None:
             for text in (ax.get_legend().get_texts() if ax.get_legend() else []):
                 if text.get_text() == "Objective Value":
                     text.set_text(f"{target_name} of a trial")
-            if name == "parallel_coordinate":
-                ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+            if name == "parallel_coordinate":  # long parameter names: slanted, with room
+                for label in ax.get_xticklabels():
+                    label.set(rotation=25, ha="right", fontsize=8)
         fig.tight_layout()
 
 
 def trials_scatter(trials: list[tuple], target_name: str):
-    """Every completed trial: its objective against its sparsity and its gzipped size,
-    labelled with its number. (value, sparsity, bytes, number) tuples."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    value, sparsity, size, number = zip(*trials)
-    for ax, x, label in ((axes[0], sparsity, "sparsity of the pruned weights"),
-                         (axes[1], [b / 1024 for b in size], "pruned model, gzipped (KB)")):
-        ax.scatter(x, value, s=25)
-        for xi, yi, n in zip(x, value, number):
-            ax.annotate(f"#{n}", (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax.set_xlabel(label)
+    """Every completed trial's objective against each value that was searched, one panel
+    per parameter, labelled with the trial's number (#0: the starting config).
+    (value, {parameter: value}, number) tuples."""
+    names = sorted({k for _, params, _ in trials for k in params})
+    columns = min(3, len(names))
+    rows = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows),
+                             squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        points = [(params[name], value, n) for value, params, n in trials if name in params]
+        if all(isinstance(x, (int, float)) for x, _, _ in points):
+            xs = [float(x) for x, _, _ in points]
+            if min(xs) > 0 and max(xs) / min(xs) > 20:  # a log-searched rate
+                ax.set_xscale("log")
+        else:  # categorical: one column per choice
+            choices = sorted({str(x) for x, _, _ in points})
+            points = [(choices.index(str(x)), v, n) for x, v, n in points]
+            ax.set_xticks(range(len(choices)), choices)
+        ax.scatter([x for x, _, _ in points], [v for _, v, _ in points], s=22)
+        for x, v, n in points:
+            ax.annotate(f"#{n}", (x, v), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel(name)
         ax.set_ylabel(target_name)
         ax.grid(alpha=0.3)
-    fig.suptitle("every completed trial")
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle("every completed trial against what was searched (#0: the starting config)")
     fig.tight_layout()
     return fig
 

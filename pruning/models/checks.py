@@ -15,6 +15,7 @@ import numpy as np
 
 from pruning.errors import ConfigError, DataError
 from pruning.lazy import LazyModule
+from pruning.models import keras3
 
 keras = LazyModule("tf_keras")
 
@@ -23,14 +24,14 @@ TFMOT_NEEDS = ("tfmot wraps the layers of tf_keras (Keras 2) Sequential and Func
 
 
 def load_keras_file(path: Path, what: str):
-    """A tf_keras model from a .keras/.h5 file or SavedModel folder; a Keras 3 file or a
-    custom layer tf_keras cannot rebuild is refused with the reason."""
+    """The model in a .keras/.h5 file or SavedModel folder: tf_keras's, or Keras 3's as
+    Keras 3 loads it (the starting point bridges it, pruning.models.keras3); a custom
+    layer that cannot be rebuilt is refused with the reason."""
     if path.suffix == ".keras" and zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z, z.open("metadata.json") as f:
             version = json.load(f).get("keras_version", "")
         if version.startswith("3."):
-            raise ConfigError("model", f"{what} was saved by Keras {version}; {TFMOT_NEEDS}: "
-                              "build and save it with `import tf_keras as keras`")
+            return keras3.load(path, what)
     try:
         return keras.models.load_model(path, compile=False)
     except (ValueError, TypeError) as e:

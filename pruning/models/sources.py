@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pruning.models import builtin as models
 from pruning.models import checks as model_checks
+from pruning.models import keras3
 from pruning.errors import ConfigError
 from pruning.registry import SourceKinds
 
@@ -43,6 +44,7 @@ class Start:
     kind: str
     trained: bool
     lineage: dict  # tags that say where it came from, beyond `model` itself
+    original: object = None  # the Keras 3 model `model` was bridged from, if it was
 
 
 def kind_of(spec: str) -> str:
@@ -60,14 +62,17 @@ def arrives_trained(spec: str) -> bool:
 
 
 def starting_model(config, input_shape: tuple, num_classes: int) -> Start:
-    """The model `config.model` names, checked for what pruning needs (see model_checks),
-    and its digest."""
-
+    """The model `config.model` names, bridged to tf_keras if it is a Keras 3 model,
+    checked for what pruning needs (see model_checks), and its digest."""
     name = kind_of(config.model)
     kind = SOURCES.get(name)
     model, lineage = kind.load(config.model, tuple(input_shape), num_classes, config)
+    original = None
+    if keras3.is_keras3(model):  # every kind of source may hand one over
+        original, model = model, keras3.to_tf_keras(model, f"model={config.model!r}")
+        lineage = {**lineage, "source_keras": keras3.version()}
     model_checks.check_model(model, config.model)
-    return Start(model, model_checks.digest(model), name, kind.trained, lineage)
+    return Start(model, model_checks.digest(model), name, kind.trained, lineage, original)
 
 
 def _register(name: str, claims, trained: bool, form: str):

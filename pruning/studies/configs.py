@@ -10,15 +10,15 @@ from pathlib import Path
 from pruning.errors import ConfigError
 from pruning.config.fields import Conversions, check_fields
 from pruning.config.fields import declare as _f
+from pruning.studies import search_space
 from pruning.studies.methods import METHODS
 
 
-# Searched by default. begin/end are shares of the retraining and the mask updates a
-# count, not a step interval, so every trial is valid whatever its number of epochs and
-# the size of the data; initial/final sparsity stay fixed unless added.
-DEFAULT_SEARCH = ("retrain_epochs=int:2:12; begin_fraction=float:0.0:0.3; "
-                  "end_fraction=float:0.4:0.9; power=float:1:5; mask_updates=int:4:100:log; "
-                  "retrain_lr=float:1e-5:2e-3:log")
+# Searched by default: the space around the starting config (search_space.around).
+# begin/end are shares of the retraining and the mask updates a count, not a step
+# interval, so every trial is valid whatever its number of epochs and the size of the
+# data; initial/final sparsity stay fixed unless added.
+DEFAULT_SEARCH = search_space.AUTO
 
 
 @dataclass(frozen=True)
@@ -43,16 +43,18 @@ class TuneConfig(Conversions):
                                      "(stops trials, not weights); none with objective=pareto",
                            ("median", "hyperband", "none"))
     sampler: str = _f("tpe", "Optuna sampler", ("tpe", "random"))
-    search: str = _f(DEFAULT_SEARCH, "search space: NAME=int|float:LOW:HIGH[:log] or "
-                                     "NAME=cat:A|B entries separated by ';'")
+    search: str = _f(DEFAULT_SEARCH, "search space, entries separated by ';': auto (around "
+                                     "the starting config: retrain_epochs from half to "
+                                     "twice its own, retrain_lr from /4 to x4, the window's "
+                                     "begin and end, power, mask_updates), "
+                                     "NAME=int|float:LOW:HIGH[:log], NAME=cat:A|B, or "
+                                     "NAME=off; --search adds entries to it")
     heartbeat_interval: int = _f(30, "seconds between a running trial's heartbeats (RDB "
                                      "storages); a trial silent for grace_period is failed")
     grace_period: int = _f(90, "seconds without heartbeat after which a trial counts as lost")
     max_retry: int = _f(1, "times a lost (heartbeat-stale) trial is re-queued")
 
     def __post_init__(self):
-        from pruning.studies import search_space
-
         check_fields(self)
         for name in ("n_trials", "heartbeat_interval", "grace_period"):
             if getattr(self, name) < 1:

@@ -15,7 +15,7 @@ def open_store(base, experiment_name: str | None, tracking_uri: str | None, chec
     start = pipeline.starting_point(base, splits)
     if check is not None:
         check(splits)
-    tracking.check_store(experiment_name, tracking_uri)
+    tracking.check_store(experiment_name, tracking_uri, describe.experiment_name(base))
     return splits, start, tracking
 
 

@@ -11,9 +11,9 @@ from pruning.figures import plots
 
 COLUMNS = ("test_accuracy", "sparsity", "dense_test_accuracy", "tflite_int8_test_accuracy",
            "dense_model_bytes", "model_bytes_gzip", "tflite_int8_bytes_gzip", "size_reduction",
-           "dense_latency_us", "latency_us", "int8_latency_us", "shrunk_latency_us",
-           "shrunk_tflite_bytes", "tflite_sparse_bytes", "tflite_sparse_latency_us",
-           "tflite_qat_int8_test_accuracy")
+           "dense_latency_us", "latency_us", "dense_int8_latency_us", "int8_latency_us",
+           "shrunk_latency_us", "shrunk_tflite_bytes", "speedup", "tflite_sparse_bytes",
+           "tflite_sparse_latency_us", "tflite_qat_int8_test_accuracy")
 
 # What each row would ship, best first: the shrunk dense network of unit pruning, else
 # the int8 TFLite, else the float one.
@@ -53,15 +53,29 @@ def frontier(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return sorted(out)
 
 
+# (header, row key or None, format): int8 is compared with int8, float with float.
+TABLE = (("group", "group", "{}"), ("method", "method", "{}"), ("run", "name", "{}"),
+         ("sparsity", "sparsity", "{:.3f}"), ("test acc", "test_accuracy", "{:.4f}"),
+         ("int8 acc", "tflite_int8_test_accuracy", "{:.4f}"),
+         ("int8 gz KB", "tflite_int8_bytes_gzip", "kb"), ("size x", "size_reduction", "{:.1f}"),
+         ("float us (dense)", "dense_latency_us", "{:.1f}"), ("float us", "latency_us", "{:.1f}"),
+         ("int8 us (dense)", "dense_int8_latency_us", "{:.1f}"),
+         ("int8 us", "int8_latency_us", "{:.1f}"),
+         ("rebuilt us", "shrunk_latency_us", "{:.1f}"), ("speed-up", "speedup", "{:.2f}"))
+
+
+def _cell(row: dict, key: str, fmt: str) -> str:
+    if key not in row:
+        return ""
+    return f"{row[key] / 1024:.0f}" if fmt == "kb" else fmt.format(row[key])
+
+
 def markdown(rows: list[dict]) -> str:
-    head = ["group", "method", "run", "sparsity", "test_accuracy", "tflite_int8_test_accuracy",
-            "shipped_bytes", "size_reduction", "dense_latency_us", "shipped_latency_us"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    """One row per run; the columns no run has are left out."""
+    columns = [c for c in TABLE if any(c[1] in r for r in rows)]
+    lines = ["| " + " | ".join(h for h, _, _ in columns) + " |", "|" + "---|" * len(columns)]
     for r in sorted(rows, key=lambda r: (r["group"], r["method"], r.get("sparsity", 0))):
-        cells = [r["group"], r["method"], r["name"]] + [
-            "" if k not in r else f"{r[k]:.4f}" if isinstance(r[k], float) and r[k] < 10
-            else f"{r[k]:.0f}" for k in head[3:]]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(_cell(r, k, f) for _, k, f in columns) + " |")
     return "\n".join(lines) + "\n"
 
 

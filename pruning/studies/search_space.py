@@ -3,7 +3,10 @@
     "retrain_epochs=int:2:12; power=float:1:5; mask_updates=int:4:100:log; schedule=cat:a|b"
 
 Every name is an ExperimentConfig field; `suggest` is the one place that calls
-`trial.suggest_*`.
+`trial.suggest_*`. The entry `auto` stands for the space around the starting config
+(`around`), `NAME=off` drops a dimension; entries apply in order, so
+`auto; power=off; final_sparsity=float:0.8:0.95` is the default space without power
+and with the final sparsity.
 """
 from __future__ import annotations
 
@@ -38,6 +41,10 @@ class Dimension:
 
 def _parse_one(entry: str) -> Dimension:
     fields = {f.name for f in dataclasses.fields(ExperimentConfig)}
+    if "=" not in entry:
+        raise ConfigError("search", f"search: cannot read {entry!r}; write auto (the space "
+                          "around the starting config), NAME=int:LOW:HIGH[:log], "
+                          "NAME=float:LOW:HIGH[:log], NAME=cat:A|B or NAME=off")
     name, _, spec = (s.strip() for s in entry.partition("="))
     if name not in fields:
         raise ConfigError("search", f"search: {name!r} is not an experiment parameter; "
@@ -62,9 +69,43 @@ def _parse_one(entry: str) -> Dimension:
                       "NAME=cat:A|B|C")
 
 
-def parse(text: str) -> dict[str, Dimension]:
-    dims = [_parse_one(e) for e in text.split(";") if e.strip()]
+AUTO = "auto"
+
+
+def around(base: ExperimentConfig, mask_updates: int | None = None) -> dict[str, Dimension]:
+    """The default space, built around the starting config so that it holds the config
+    itself: retraining from half to twice its epochs, a learning rate from a quarter to
+    four times its own, and the schedule's shape (begin and end of the window, power,
+    number of mask updates) over ranges that include its values. `mask_updates`: the
+    starting config's count when it sets frequency instead (None: 4 to 100)."""
+    epochs, lr, updates = base.retrain_epochs, base.retrain_lr, base.mask_updates or mask_updates
+    dims = [Dimension("retrain_epochs", "int", max(1, epochs // 2), max(2, 2 * epochs)),
+            Dimension("retrain_lr", "float", lr / 4, lr * 4, log=True),
+            Dimension("begin_fraction", "float", 0.0, max(0.3, base.begin_fraction)),
+            Dimension("end_fraction", "float", min(0.4, base.end_fraction),
+                      max(0.9, base.end_fraction)),
+            Dimension("power", "float", min(1.0, base.power), max(5.0, base.power)),
+            Dimension("mask_updates", "int", min(4, updates or 4), max(100, updates or 100),
+                      log=True)]
     return {d.name: d for d in dims}
+
+
+def parse(text: str, base: ExperimentConfig | None = None,
+          mask_updates: int | None = None) -> dict[str, Dimension]:
+    """The space `text` describes; `auto` expands around `base` (left out without one:
+    the spelling alone is checked)."""
+    dims: dict[str, Dimension] = {}
+    for entry in (e.strip() for e in text.split(";")):
+        if not entry:
+            continue
+        if entry == AUTO:
+            dims.update(around(base, mask_updates) if base is not None else {})
+        elif entry.partition("=")[2].strip() == "off":
+            dims.pop(entry.partition("=")[0].strip(), None)
+        else:
+            dimension = _parse_one(entry)
+            dims[dimension.name] = dimension
+    return dims
 
 
 def check(base: ExperimentConfig, dims: dict[str, Dimension]) -> None:
@@ -105,19 +146,25 @@ def check_windows(base: ExperimentConfig, dims: dict[str, Dimension], n_train: i
 
 
 def merge(base: str, overrides: list[str]) -> str:
-    """`base` with entries replaced or added; an entry NAME=off removes NAME."""
-    dims = parse(base)
-    for entry in overrides:
-        name, _, spec = (s.strip() for s in entry.partition("="))
-        if spec == "off":
-            dims.pop(name, None)
-        else:
-            dims.update(parse(entry))
-    return format_space(dims)
+    """`base` with entries replaced or added (applied in order: NAME=off removes NAME)."""
+    text = "; ".join([base, *overrides])
+    parse(text)  # the spelling, now
+    return text
 
 
 def format_space(dims: dict[str, Dimension]) -> str:
     return "; ".join(str(d) for d in dims.values())
+
+
+def starting_values(base: ExperimentConfig, dims: dict[str, Dimension],
+                    mask_updates: int) -> dict:
+    """The starting config's value of every dimension: the trial Optuna runs first.
+    `mask_updates`: the count its window holds when it sets frequency instead."""
+    values = {}
+    for name in dims:
+        value = getattr(base, name)
+        values[name] = mask_updates if name == "mask_updates" and value is None else value
+    return values
 
 
 def suggest(trial, dims: dict[str, Dimension]) -> dict:

@@ -74,6 +74,7 @@ def run_seeds(config, seeds: tuple[int, ...], tracking: bool = True, progress=No
         result = pipeline.run(seeded, tracking=tracking, observers=observers,
                                 parent_run_id=parent,
                                 name=f"{describe.run_name(seeded)}-seed{seed}",
+                                model_name=f"{describe.model_name(seeded)}-seed{seed}",
                                 checked=checked if seed == config.seed else None)
         print_line(f"seed {seed}: " + describe.result_line(result.config, result.metrics))
         return result
@@ -81,7 +82,7 @@ def run_seeds(config, seeds: tuple[int, ...], tracking: bool = True, progress=No
     if not tracking:
         results = [one(s, None) for s in seeds]
         return results, summarize([r.metrics for r in results]), None
-    mlt.check_store(experiment_name, tracking_uri)
+    mlt.check_store(experiment_name, tracking_uri, describe.experiment_name(config))
     params = {**{k: v for k, v in config.to_dict().items() if k != "seed"},
               "seeds": ",".join(map(str, seeds))}
     name = f"{describe.run_name(config)}-seeds{len(seeds)}"

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import optuna
 
-from pruning import data
 from pruning.figures import plots
 from pruning.config import ExperimentConfig
+from pruning.studies import champion
 
 # objective -> pareto_metric -> (metric of the run, direction); accuracy always comes first
 SECOND_OBJECTIVE = {"sparsity": ("sparsity", "maximize"),
@@ -27,11 +27,13 @@ class StudyResult:
     best_values: list  # one list of values per best (single) or Pareto trial
     best_config: ExperimentConfig | None
     test_accuracy: float | None
+    registered: str | None = None  # what --register-model did, in one sentence
 
 
-def summarize(study, base, tune, parent, url, mlt, register_model=None) -> StudyResult:
+def summarize(study, base, tune, parent, url, mlt, splits, dense,
+              register_model=None) -> StudyResult:
     """Best (or Pareto) trials, their config, test accuracy of the best, plots and a note:
-    on the parent."""
+    on the parent; with `register_model`, the best in the registry (see champion)."""
     State = optuna.trial.TrialState
     trials = study.get_trials(deepcopy=False)
     counts = {s: sum(t.state == s for t in trials) for s in State}
@@ -39,7 +41,7 @@ def summarize(study, base, tune, parent, url, mlt, register_model=None) -> Study
                "n_pruned": counts[State.PRUNED], "n_failed": counts[State.FAIL],
                "total_retrain_epochs": sum(t.user_attrs.get("retrain_epochs_run", 0)
                                            for t in trials)}
-    tags, best_config, test_accuracy, best_values = {}, None, None, []
+    tags, best_config, test_accuracy, best_values, registered = {}, None, None, [], None
     complete = [t for t in trials if t.state == State.COMPLETE and "config" in t.user_attrs]
     note = [f"**Optuna study `{tune.study_name}`** ({tune.objective}, {tune.sampler} sampler, "
             f"trial pruner {tune.trial_pruner}) around {base.model} on {base.dataset}: "
@@ -52,7 +54,7 @@ def summarize(study, base, tune, parent, url, mlt, register_model=None) -> Study
         metrics["best_value"] = best.value
         tags.update({"best_trial": best.number, "best_run_id": best.user_attrs["mlflow_run_id"],
                      **{f"best.{k}": v for k, v in best.params.items()}})
-        test_accuracy = _best_test_accuracy(best, base, parent, mlt)
+        test_accuracy = _best_test_accuracy(best, splits, parent, mlt)
         metrics["best_test_accuracy"] = test_accuracy
         mlt.log_text(parent, best_config.to_toml(), "best_config.toml")
         mlt.log_text(parent, json.dumps({"value": best.value, "params": best.params,
@@ -63,13 +65,12 @@ def summarize(study, base, tune, parent, url, mlt, register_model=None) -> Study
                  f"- its values: {json.dumps(best.params, default=str)}",
                  f"- reproduce: `pruning run --config runs:/{parent}/best_config.toml`"]
         if register_model:
-            metrics_of_best = {**mlt.model_metrics(best.user_attrs["mlflow_model_id"]),
-                               "test_accuracy": test_accuracy}
-            version = mlt.register(best.user_attrs["mlflow_model_id"], register_model,
-                                   metrics_of_best, "\n".join(note), alias=mlt.CHAMPION)
-            tags["registered_model"] = f"{register_model}/{version}@{mlt.CHAMPION}"
-            note.append(f"- registered as `{register_model}` version {version}, alias "
-                        f"`{mlt.CHAMPION}`")
+            crowned = champion.crown(best, register_model, dense, splits, parent, mlt,
+                                     "\n".join(note))
+            registered = crowned.why
+            tags["registered_model"] = (f"{register_model}/{crowned.version}"
+                                        + (f"@{mlt.CHAMPION}" if crowned.moved else ""))
+            note.append(f"- {crowned.why}")
     elif complete:
         front = study.best_trials
         best_values = [t.values for t in front]
@@ -89,10 +90,10 @@ def summarize(study, base, tune, parent, url, mlt, register_model=None) -> Study
     mlt.log_figures(parent, {f"plots/{name}.png": fig for name, fig in figures.items()})
     plots.close(figures.values())
     return StudyResult(tune.study_name, url, parent, len(trials), best_values, best_config,
-                       test_accuracy)
+                       test_accuracy, registered)
 
 
-def _best_test_accuracy(best, base, parent, mlt) -> float:
+def _best_test_accuracy(best, splits, parent, mlt) -> float:
     """The test set, once, for the best trial only (again only if the best changed).
 
     Run id and accuracy share one tag: workers of one study summarize the same parent,
@@ -101,7 +102,6 @@ def _best_test_accuracy(best, base, parent, mlt) -> float:
     cached = json.loads(mlt.run_tags(parent).get("best_test", "{}"))
     if cached.get("run_id") == run_id:
         return float(cached["accuracy"])
-    splits = data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)
     model = mlt.load_pyfunc(best.user_attrs["mlflow_model_id"])
     probabilities = np.asarray(model.predict(splits.x_test))
     accuracy = float(np.mean(probabilities.argmax(-1) == splits.y_test))

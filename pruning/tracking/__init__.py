@@ -14,8 +14,9 @@ Nothing here imports TensorFlow at import time: `pruning report` reads runs with
 """
 from pruning.tracking.cache import find_pretrained, pretrain_run
 from pruning.tracking.heartbeat import fail_stale, stale_runs
-from pruning.tracking.models import (CHAMPION, load_pyfunc, log_model, log_model_metrics,
-                                     model_id_of, model_metrics, register)
+from pruning.tracking.models import (CHAMPION, alias_tags, load_pyfunc, log_model,
+                                     log_model_metrics,
+                                     model_id_of, model_metrics, register, set_model_note)
 from pruning.tracking.outage import ServerUnreachable
 from pruning.tracking.runs import (NOTE, ROLE, RunObserver, child_run, download,
                                    experiment_id, experiment_run, fail_run, finished_runs,
@@ -23,15 +24,16 @@ from pruning.tracking.runs import (NOTE, ROLE, RunObserver, child_run, download,
                                    log_report, log_results, log_text, run_tags, set_note,
                                    set_tags)
 from pruning.tracking.sources import download_keras_model, log_model_input
-from pruning.tracking.store import check_store, retry, run_link, where_to_look
+from pruning.tracking.store import (check_store, latest_experiment, retry, run_link,
+                                    where_to_look)
 from pruning.tracking.studies import (default_optuna_storage, mark_lost, run_is_stale,
                                       study_run, study_worker)
 
-__all__ = ["CHAMPION", "NOTE", "ROLE", "RunObserver", "check_store", "child_run", "default_optuna_storage", "download",
+__all__ = ["CHAMPION", "alias_tags", "NOTE", "ROLE", "RunObserver", "check_store", "child_run", "default_optuna_storage", "download",
            "experiment_run", "fail_run", "find_pretrained", "finished_runs", "load_pyfunc",
            "log_dataset", "log_bytes", "log_figures", "log_history", "log_model",
            "log_model_metrics", "log_report", "log_results", "log_text", "mark_lost",
            "model_id_of", "model_metrics", "pretrain_run", "register", "retry", "run_link", "run_tags",
-           "set_note", "set_tags", "study_run", "study_worker", "where_to_look", "ServerUnreachable",
+           "latest_experiment", "set_model_note", "set_note", "set_tags", "study_run", "study_worker", "where_to_look", "ServerUnreachable",
            "fail_stale", "stale_runs", "run_is_stale", "experiment_id", "download_keras_model",
            "log_model_input"]

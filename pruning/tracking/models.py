@@ -67,6 +67,11 @@ def _active(run_id: str):
     MlflowClient().set_terminated(run_id, status)
 
 
+def set_model_note(model_id: str, text: str) -> None:
+    """A logged model's description on its page (the note tag runs use too)."""
+    MlflowClient().set_logged_model_tags(model_id, {"mlflow.note.content": text})
+
+
 def log_model_metrics(run_id: str, model_id: str | None, metrics: dict[str, float],
                       step: int, dataset=None) -> None:
     """Final metrics on the run and, with `model_id`, on its model; test-set metrics name
@@ -90,9 +95,10 @@ def register(model_id: str, name: str, metrics: dict[str, float], description: s
     client = MlflowClient()
     if not client.search_registered_models(f"name = '{name}'"):
         client.create_registered_model(name)
-    elif alias and (current := _aliased(client, name, alias)) is not None \
-            and current.source == f"models:/{model_id}":
-        return current.version  # a study summarised again with the same best
+    else:
+        for existing in client.search_model_versions(f"name = '{name}'"):
+            if existing.source == f"models:/{model_id}":
+                return existing.version  # a study summarised again with the same best
     version = client.create_model_version(
         name, source=f"models:/{model_id}", model_id=model_id, description=description,
         run_id=client.get_logged_model(model_id).source_run_id,
@@ -106,8 +112,15 @@ def register(model_id: str, name: str, metrics: dict[str, float], description: s
 def _aliased(client: MlflowClient, name: str, alias: str):
     try:
         return client.get_model_version_by_alias(name, alias)
-    except mlflow.exceptions.MlflowException:  # no such alias yet
+    except mlflow.exceptions.MlflowException:  # no such model or alias yet
         return None
+
+
+def alias_tags(name: str, alias: str) -> dict | None:
+    """The tags of the version of `name` that holds `alias` (with its number as
+    `version`), or None."""
+    version = _aliased(MlflowClient(), name, alias)
+    return None if version is None else {**version.tags, "version": version.version}
 
 
 def model_id_of(run_id: str) -> str | None:

@@ -295,8 +295,8 @@ def finished_runs(experiment_name: str) -> list[dict]:
 
 def log_report(paths: list[Path], experiment_name: str) -> str:
     """The report as a run of its own in the experiment it compares."""
-    with mlflow.start_run(run_name=f"report-{experiment_name}",
-                          tags={ROLE: "report"}) as run:
+    with mlflow.start_run(run_name=f"report-{experiment_name}", tags={ROLE: "report"},
+                          experiment_id=experiment_id(experiment_name)) as run:
         for path in paths:
             mlflow.log_artifact(str(path))
     return run.info.run_id

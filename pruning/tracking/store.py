@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -25,8 +26,12 @@ TRAINING_VIEW = "workflowType=machine_learning"
 LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
 
 
-def check_store(experiment_name: str | None = None, tracking_uri: str | None = None) -> None:
-    """Raise TrackingError unless the tracking store answers (no retries, short timeout)."""
+def check_store(experiment_name: str | None = None, tracking_uri: str | None = None,
+                default: str | None = None) -> None:
+    """Raise TrackingError unless the tracking store answers (no retries, short timeout).
+    The experiment: `experiment_name`, else the one the environment or the Python caller
+    chose (MLFLOW_EXPERIMENT_NAME/_ID, `mlflow run`, mlflow.set_experiment), else
+    `default` (named for what it holds, never MLflow's Default)."""
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     uri = mlflow.get_tracking_uri()
@@ -41,6 +46,7 @@ def check_store(experiment_name: str | None = None, tracking_uri: str | None = N
             "leave it unset for ./mlflow.db") from None
     if uri.startswith(("http://", "https://")):
         outage.report_retries(say)
+    experiment_name = experiment_name or (None if chosen_elsewhere() else default)
     if experiment_name:
         experiment = mlflow.set_experiment(experiment_name)
         if current_experiment_id() != experiment.experiment_id:
@@ -49,6 +55,28 @@ def check_store(experiment_name: str | None = None, tracking_uri: str | None = N
             # Default. Now it exists, the second call activates it.
             mlflow.set_experiment(experiment_name)
     mark_training(current_experiment_id())
+
+
+def chosen_elsewhere() -> bool:
+    """Whether the environment, `mlflow run` or the Python caller chose an experiment."""
+    return bool(any(os.environ.get(v) for v in ("MLFLOW_EXPERIMENT_NAME",
+                                                 "MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID"))
+                or mlflow.tracking.fluent._active_experiment_id)
+
+
+def latest_experiment() -> str | None:
+    """MLFLOW_EXPERIMENT_NAME, else the experiment this package wrote to last (it tags
+    every one it writes to), else None."""
+    if os.environ.get("MLFLOW_EXPERIMENT_NAME"):
+        return os.environ["MLFLOW_EXPERIMENT_NAME"]
+    key, value = EXPERIMENT_KIND
+    ours = MlflowClient().search_experiments(filter_string=f"tags.`{key}` = '{value}'",
+                                             order_by=["last_update_time DESC"])
+    runs = [(MlflowClient().search_runs([e.experiment_id], max_results=1,
+                                        order_by=["attributes.start_time DESC"]), e.name)
+            for e in ours]
+    dated = [(r[0].info.start_time, name) for r, name in runs if r]
+    return max(dated)[1] if dated else None
 
 
 def current_experiment_id() -> str:

@@ -199,3 +199,19 @@ def test_help_report_and_bad_input_never_import_tensorflow(store, tmp_path, argv
     done = subprocess.run([sys.executable, "-c", code, *argv], env=_env(store), cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.strip().splitlines()[-1] == "False", done.stderr[-2000:]
+
+
+@pytest.mark.fast
+def test_help_groups_every_experiment_flag_once_and_shows_each_default_once():
+    from pruning.cli import options
+
+    grouped = [name for _, names in options.HELP_GROUPS for name in names]
+    assert sorted(grouped) == sorted(ExperimentConfig.__dataclass_fields__)  # once each
+    text = cli.build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    for title in ("data", "model", "schedule", "granularity", "training",
+                  "export and latency", "tracking"):
+        assert f"experiment: {title}" in text or f"{title}:" in text
+    flags = [line for line in text.splitlines() if line.strip().startswith("--")]
+    joined = " ".join(text.split())
+    assert joined.count("(default: ") <= len(flags) and "(default: None)" not in joined
+    assert "this VM" not in text and " here)" not in text

@@ -135,9 +135,18 @@ def test_a_study_moves_the_champion_alias_to_its_best(store, tmp_path):
     best_run = client.get_run(result.parent_run_id).data.tags["best_run_id"]
     assert champion.run_id == best_run
     assert champion.tags["test_accuracy"] == f"{result.test_accuracy:.6g}"
+    # the trials skip the export; the champion was shipped in full before registering
+    for tag in ("sparsity", "test_accuracy", "tflite_int8_test_accuracy",
+                "tflite_int8_bytes_gzip", "size_reduction", "int8_latency_us",
+                "final_val_accuracy", "data_digest"):
+        assert tag in champion.tags, tag
+    assert "alias `champion` moved to it: no champion yet" in result.registered
     trials = [r for r in client.search_runs([client.get_experiment_by_name("t").experiment_id])
               if r.data.tags.get("pruning.role") == "experiment"]
-    assert sorted(r.info.run_name.split(":")[0] for r in trials) == ["champ #0", "champ #1"]
+    names = sorted(r.info.run_name for r in trials)
+    assert names[0].startswith("#0 start ep") and names[1].startswith("#1 ep")
+    for run in trials:  # each note is titled with its own run's name
+        assert run.data.tags["mlflow.note.content"].startswith(f"**{run.info.run_name}**")
     assert "Optuna study `champ`" in client.get_run(result.parent_run_id).data.tags[
         "mlflow.note.content"]
 

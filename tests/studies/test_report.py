@@ -16,7 +16,19 @@ def test_rows_skip_runs_without_test_results():
     rows = report.rows_of(runs)
     assert [r["run_id"] for r in rows] == ["a"] and rows[0]["group"] == "mlp/mnist"
     assert rows[0]["method"] == "gradual" and "| mlp/mnist | gradual | x |" in report.markdown(rows)
+    assert "| 0.500 | 0.9000 |" in report.markdown(rows)  # rounded alike, column by column
     assert rows[0]["shipped_latency_us"] == 10.0  # no int8 or shrunk model: the float one
+
+
+def test_the_table_compares_int8_with_int8_and_float_with_float():
+    metrics = {"test_accuracy": 0.98765, "sparsity": 0.9, "dense_latency_us": 10.04,
+               "latency_us": 9.96, "dense_int8_latency_us": 3.0, "int8_latency_us": 2.5,
+               "tflite_int8_bytes_gzip": 46080.0}
+    rows = report.rows_of([{"run_id": "a", "name": "r", "tags": {}, "metrics": metrics}])
+    header, _, row = report.markdown(rows).splitlines()
+    assert header == ("| group | method | run | sparsity | test acc | int8 gz KB | "
+                      "float us (dense) | float us | int8 us (dense) | int8 us |")
+    assert row == "| ?/? | gradual | r | 0.900 | 0.9877 | 45 | 10.0 | 10.0 | 3.0 | 2.5 |"
 
 
 def test_rows_ship_the_cheapest_model_and_label_finetuning():
@@ -47,7 +59,13 @@ def test_report_of_a_sweep(store, tmp_path, capsys):
     assert text.count("| mlp/synthetic |") == 9
     assert (tmp_path / "r" / "accuracy_frontier.png").stat().st_size > 0
     assert (tmp_path / "r" / "accuracy_vs_cost.png").stat().st_size > 0  # unit: shrunk
-    assert cli.main(["report", "--experiment", "cmp"]) == 0
+    capsys.readouterr()
+    assert cli.main(["report"]) == 0  # the experiment this package wrote to last
+    out = capsys.readouterr().out
+    assert "report of 9 runs of experiment 'cmp'" in out
+    assert out.count("| mlp/synthetic |") == 9  # the table, in the terminal
+    header = out.splitlines()[1]
+    assert "rebuilt us" in header and "speed-up" in header  # the unit points' cut models
     runs = MlflowClient().search_runs(
         [MlflowClient().get_experiment_by_name("cmp").experiment_id],
         "tags.`pruning.role` = 'report'")

@@ -166,11 +166,13 @@ def test_pareto_latency_searches_weight_against_channel_pruning(store, tmp_path)
     tune.run_study(base, config)
     parent = _runs("study")[0]
     assert "final_sparsity=float:0.5:0.98" in parent.data.params["search"]
-    trials = {t.params["granularity"]: t for t in
-              optuna.load_study(study_name="lat", storage=storage).trials}
-    runs = {r.data.params["granularity"]: r.data.metrics for r in _runs("experiment")}
-    for granularity, trial in trials.items():
-        assert trial.values[1] == runs[granularity]["int8_latency_us"] > 0
+    done = optuna.load_study(study_name="lat", storage=storage).get_trials(
+        states=(optuna.trial.TrialState.COMPLETE,))
+    assert {t.params["granularity"] for t in done} == {"weight", "channel"}
+    by_trial = {int(r.data.tags["trial_number"]): r.data for r in _runs("experiment")}
+    for trial in done:
+        assert trial.values[1] == by_trial[trial.number].metrics["int8_latency_us"] > 0
+    runs = {by_trial[t.number].params["granularity"]: by_trial[t.number].metrics for t in done}
     # removing 75% of the channels leaves far fewer multiply-adds than zeros do
     assert runs["channel"]["flops"] < 0.2 * runs["weight"]["flops"]
     assert "int8_latency_us" in open(_download(parent.info.run_id, "pareto_front.md")).read()

@@ -1,0 +1,143 @@
+"""Keras 3 models in, Keras 3 models out: the bridge to tf_keras (what tfmot wraps) and
+back, on models a user builds with `import keras` today."""
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pruning.config import ExperimentConfig
+from pruning.errors import ConfigError
+from pruning.experiment import pipeline
+from pruning.models import keras3 as bridge
+
+
+def _convnet():
+    inp = keras.Input((12, 12, 1))
+    x = keras.layers.Rescaling(1 / 255)(inp)
+    a = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    b = keras.layers.DepthwiseConv2D(3, padding="same")(a)
+    b = keras.layers.BatchNormalization()(b)
+    b = keras.layers.ReLU()(b)
+    s = keras.layers.Add()([a, b])
+    s = keras.layers.Multiply()([s, a])
+    s = keras.layers.SeparableConv2D(8, 3, padding="same")(s)
+    s = keras.layers.ZeroPadding2D(1)(s)
+    s = keras.layers.MaxPooling2D()(s)
+    s = keras.layers.AveragePooling2D(2)(s)
+    c = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(s),
+                                    keras.layers.GlobalMaxPooling2D()(s)])
+    c = keras.layers.LayerNormalization()(c)
+    c = keras.layers.Dropout(0.1)(c)
+    c = keras.layers.Dense(16, activation="gelu")(c)
+    return keras.Model(inp, keras.layers.Softmax()(keras.layers.Dense(4)(c)))
+
+
+def _features():
+    return keras.Sequential([keras.Input((20,)),
+                             keras.layers.Normalization(mean=1.0, variance=4.0),
+                             keras.layers.Dense(8), keras.layers.Activation("tanh"),
+                             keras.layers.Reshape((8, 1)), keras.layers.Conv1D(4, 3),
+                             keras.layers.Flatten(), keras.layers.Dense(3,
+                                                                      activation="softmax")])
+
+
+def _tokens():
+    return keras.Sequential([keras.Input((12,), dtype="int32"), keras.layers.Embedding(50, 8),
+                             keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(2)])
+
+
+def _inputs(model):
+    rng = np.random.default_rng(0)
+    shape = (16, *model.inputs[0].shape[1:])
+    if "int" in str(model.inputs[0].dtype):
+        return rng.integers(0, 50, shape)
+    return rng.uniform(0, 255, shape).astype("float32")
+
+
+@pytest.mark.parametrize("build", [_convnet, _features, _tokens])
+def test_the_bridged_model_computes_what_the_keras3_model_does(build):
+    model = build()
+    rebuilt = bridge.to_tf_keras(model, "model='m'")
+    assert type(rebuilt).__module__.startswith("tf_keras.")
+    assert bridge.max_abs_diff(model, rebuilt, _inputs(model)) <= bridge.TOLERANCE
+    assert [w.shape for w in rebuilt.get_weights()] == [w.shape for w in model.get_weights()]
+
+
+@pytest.mark.parametrize("build", [_convnet, _features])
+def test_back_to_keras3_with_the_zeros_kept_and_loaded_in_a_fresh_python(build, tmp_path):
+    rebuilt = bridge.to_tf_keras(build(), "model='m'")
+    weights = [np.where(np.abs(w) < np.quantile(np.abs(w), 0.9), 0, w) if w.ndim > 1 else w
+               for w in rebuilt.get_weights()]
+    rebuilt.set_weights(weights)
+    back = bridge.to_keras3(rebuilt, tmp_path / "m.keras")
+    x = _inputs(back)
+    assert bridge.max_abs_diff(rebuilt, back, x) <= bridge.TOLERANCE
+    np.save(tmp_path / "x.npy", x)
+    code = ("import keras, numpy as np, sys\n"
+            f"m = keras.saving.load_model({str(tmp_path / 'm.keras')!r})\n"
+            "kernels = [w for w in m.get_weights() if w.ndim > 1]\n"
+            "print(keras.__version__, ','.join(str(int((k == 0).sum())) for k in kernels))")
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    version, zeros = done.stdout.split()
+    expected = ",".join(str(int((w == 0).sum())) for w in weights if w.ndim > 1)
+    assert version.startswith("3.") and zeros == expected  # every zero, where it was
+
+
+def test_a_subclassed_keras3_model_is_refused_naming_what_to_do():
+    class Mine(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    with pytest.raises(ConfigError, match="subclassed Keras 3 model .*keras.Sequential"):
+        bridge.to_tf_keras(Mine(), "model='m'")
+
+
+def test_a_custom_keras3_layer_is_refused_by_name(tmp_path):
+    @keras.saving.register_keras_serializable(package="tests")
+    class Doubling(keras.layers.Layer):
+        def call(self, x):
+            return 2 * x
+
+    model = keras.Sequential([keras.Input((4,)), Doubling(name="twice"), keras.layers.Dense(2)])
+    with pytest.raises(ConfigError, match="layer 'twice' \\(Doubling\\) has no tf_keras"):
+        bridge.to_tf_keras(model, "model='m'")
+
+
+def test_a_keras3_file_is_pruned_and_handed_back_as_keras3(store, tmp_path):
+    rng = np.random.default_rng(1)
+    centres = rng.normal(0, 3, (3, 20))
+    y = rng.integers(0, 3, 900)
+    x = (centres[y] + rng.normal(0, 1, (900, 20))).astype("float32")
+    np.savez(tmp_path / "d.npz", x_train=x[:700], y_train=y[:700], x_test=x[700:],
+             y_test=y[700:])
+    model = _features()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x[:700], y[:700], epochs=3, verbose=0)
+    model.save(tmp_path / "k3.keras")
+    config = ExperimentConfig(dataset=str(tmp_path / "d.npz"), model=str(tmp_path / "k3.keras"),
+                              retrain_epochs=2, batch_size=64, frequency=2, latency_runs=5,
+                              latency_window=0, calibration_samples=32)
+    result = pipeline.run(config, experiment_name="k3")
+    run = MlflowClient().get_run(result.run_id)
+    assert run.data.tags["source_keras"] == keras.__version__
+    assert float(run.data.tags["bridge_max_abs_diff"]) <= bridge.TOLERANCE
+    path = MlflowClient().download_artifacts(result.run_id, "model_keras3/model.keras",
+                                             str(tmp_path))
+    shipped = keras.saving.load_model(path)
+    assert type(shipped).__module__.startswith("keras.")
+    dense_kernels = [w for w in shipped.get_weights() if w.ndim == 2 and w.shape[1] > 3]
+    assert dense_kernels and float((dense_kernels[0] == 0).mean()) == pytest.approx(0.9,
+                                                                                   abs=0.02)
+    np.testing.assert_allclose(shipped.predict(x[700:710], verbose=0),
+                               result.pruned_model.predict(x[700:710], verbose=0), atol=1e-5)
