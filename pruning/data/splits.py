@@ -6,6 +6,7 @@ computes a digest of the arrays, so two runs on the same bytes share a dense mod
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 
@@ -28,10 +29,48 @@ class Splits:
     digest: str  # of the raw arrays and the split, not of the files
     source: str  # where the arrays came from
     scaled: bool = True  # uint8 images divided by 255 (float data are used as they are)
+    channel_added: bool = False  # grayscale (N, H, W) images given a channel axis
+    images: bool = False  # the source gave uint8 images (not float features)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
+
+    @property
+    def form(self) -> str:
+        """How the inputs reach the model, in words: what a run says of its data."""
+        if not self.images:
+            return "float arrays, as given"
+        return ("uint8 images " + ("scaled to [0, 1]" if self.scaled else
+                                   "as raw 0-255 pixels (the model rescales them)")
+                + (", a channel axis added" if self.channel_added else ", shaped as given"))
+
+    def as_given(self, x: np.ndarray) -> np.ndarray:
+        """Inputs of these splits back in the form the source gave them (uint8 images
+        without the channel axis the loader added): what a user hands the shipped model."""
+        if self.scaled:
+            x = np.rint(np.asarray(x) * np.float32(255)).astype(np.uint8)
+        return x[..., 0] if self.channel_added else x
+
+    def input_transform(self) -> dict:
+        """What turns inputs as given into what the model takes: the shipped model's
+        wrapper applies it, so that it takes the data as the user has it."""
+        return {"scale": 1 / 255 if self.scaled else 1.0, "channel_axis": self.channel_added}
+
+    def for_model(self, input_shape: tuple, rescales: bool) -> "Splits":
+        """The same samples as a model takes them: images left raw (0-255) for a model
+        that rescales its inputs itself, and without the channel axis the loader added
+        for a model whose input has none. Built-in models are built for the defaults."""
+        changes = {}
+        xs = {k: getattr(self, k) for k in ("x_train", "x_val", "x_test")}
+        if self.images and self.scaled and rescales:
+            # x / 255 in float32, times 255 and rounded, is the byte again, exactly
+            xs = {k: np.rint(x * np.float32(255)) for k, x in xs.items()}
+            changes["scaled"] = False
+        if self.channel_added and len(input_shape) == self.x_train.ndim - 2:
+            xs = {k: x[..., 0] for k, x in xs.items()}
+            changes["channel_added"] = False
+        return dataclasses.replace(self, **xs, **changes) if changes else self
 
 
 def load(name: str, data_dir: str, val_fraction: float, seed: int) -> Splits:
@@ -43,7 +82,8 @@ def load(name: str, data_dir: str, val_fraction: float, seed: int) -> Splits:
         arrays += [raw.x_val, raw.y_val]
     _check_arrays(name, raw.source, *arrays)
     scaled = raw.x_train.dtype == np.uint8
-    if scaled and raw.x_train.ndim == 3:  # grayscale images get their channel axis
+    channel_added = scaled and raw.x_train.ndim == 3
+    if channel_added:  # grayscale images get their channel axis (the built-in models' input)
         arrays[0::2] = [x[..., None] for x in arrays[0::2]]
     x_train, y_train, x_test, y_test = arrays[:4]
     order = np.random.default_rng(seed).permutation(len(x_train))
@@ -70,7 +110,8 @@ def load(name: str, data_dir: str, val_fraction: float, seed: int) -> Splits:
                   y_val=y_val.astype(np.int64), x_test=scale(x_test),
                   y_test=y_test.astype(np.int64),
                   num_classes=int(max(y.max() for y in labels if len(y))) + 1,
-                  digest=digest.hexdigest()[:16], source=raw.source, scaled=scaled)
+                  digest=digest.hexdigest()[:16], source=raw.source, scaled=scaled,
+                  channel_added=channel_added, images=scaled)
 
 
 def _check_arrays(name: str, source: str, *arrays) -> None:

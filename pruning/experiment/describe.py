@@ -124,9 +124,10 @@ def figures(config, history, window, final_metrics, snapshots=(), pixel_layer=No
     return out
 
 
-def summary(config, metrics, title: str | None = None) -> str:
+def summary(config, metrics, title: str | None = None, inputs: str | None = None) -> str:
     """A few lines that answer "what did this cost": the run's description in the UI,
-    titled with the run's name (`title`; default: `run_name`)."""
+    titled with the run's name (`title`; default: `run_name`); `inputs`: how the data
+    reached the model (Splits.form)."""
     m = metrics
     initial, final = config.sparsity_targets()
     how = (f"{config.sparsity_m_by_n.replace(',', ':')} structured" if config.m_by_n()
@@ -143,6 +144,8 @@ def summary(config, metrics, title: str | None = None) -> str:
                         if "tflite_int8_test_accuracy" in m else ")"))
     lines.append(f"- validation accuracy {m['final_val_accuracy']:.4f}; "
                  + config.pruned_by().removed_line(config, m))
+    if inputs:
+        lines.append(f"- inputs: {inputs}")
     lines.append(f"- dense file {m['dense_model_bytes'] / 1024:.0f} KB; pruned file gzipped "
                  f"{m['model_bytes_gzip'] / 1024:.0f} KB")
     if "tflite_int8_bytes_gzip" in m:

@@ -75,13 +75,18 @@ def prepare(config: ExperimentConfig, checked=None):
     surfaces here, before any run or training starts. Returns (config, splits, window,
     starting point)."""
     resolved, splits, window = checked or preflight.check(config)
-    return resolved, splits, window, starting_point(resolved, splits, window)
+    start, splits = starting_point(resolved, splits, window)
+    return resolved, splits, window, start
 
 
-def starting_point(config, splits, window=None) -> model_sources.Start:
+def starting_point(config, splits, window=None) -> tuple[model_sources.Start, object]:
     """The dense starting model, checked against the data and, where the model or the
-    options are not the built-in defaults, against tfmot's wrapping."""
+    options are not the built-in defaults, against tfmot's wrapping; and the data as it
+    takes them (raw pixels for a model that rescales its inputs, no channel axis for a
+    model whose input has none)."""
     start = model_sources.starting_model(config, splits.input_shape, splits.num_classes)
+    splits = splits.for_model(tuple(start.model.input_shape[1:]),
+                              model_checks.rescales_inputs(start.model))
     model_checks.check_data(start.model, splits, config.model)
     if start.original is not None:  # bridged from Keras 3: it must compute the same
         diff = keras3.max_abs_diff(start.original, start.model, splits.x_val[:256])
@@ -94,7 +99,7 @@ def starting_point(config, splits, window=None) -> model_sources.Start:
     granularity = config.pruned_by()
     if granularity.needs_model_check(config, builtin=start.kind == "builtin"):
         granularity.check(start.model, config, window)
-    return start
+    return start, splits
 
 
 def run(config: ExperimentConfig, tracking: bool = True, observers=(),
@@ -118,7 +123,7 @@ def run(config: ExperimentConfig, tracking: bool = True, observers=(),
     tags = {"dataset": config.dataset, "model": config.model, "schedule": config.schedule,
             "recipe": config.recipe, "granularity": config.granularity, "model_source": start.kind,
             "model_digest": start.digest, **start.lineage, **(tags or {})}
-    params = {**run_params(config, window), **(extra_params or {})}
+    params = {**run_params(config, window), "input_form": splits.form, **(extra_params or {})}
     title = name or describe.run_name(config)
     with mlt.experiment_run(params, title, tags, parent_run_id=parent_run_id,
                             finished_on=finished_on) as run_id:
@@ -130,7 +135,8 @@ def run(config: ExperimentConfig, tracking: bool = True, observers=(),
                           Tracked(run_id, title, model_name), list(observers), outputs)
         if register_model and result.model_id:
             version = mlt.register(result.model_id, register_model, result.metrics,
-                                   describe.summary(result.config, result.metrics, title),
+                                   describe.summary(result.config, result.metrics, title,
+                                                    splits.form),
                                    tags={"pruned_from": config.model, **start.lineage})
             mlt.set_tags(run_id, {"registered_model": f"{register_model}/{version}"})
             result.registered = f"{register_model}/{version}"
@@ -196,7 +202,8 @@ def _execute(config, splits, window, start, recorder, observers, outputs: Output
         files["model_keras3/model.keras"] = _keras3_file(shipped)
     model_id = recorder.finish(config, metrics, history, window, shipped if keep else None,
                                splits, tflite_int8, models.image_dense_layer(shipped),
-                               describe.summary(config, metrics, recorder.title), pruned.texts,
+                               describe.summary(config, metrics, recorder.title, splits.form),
+                               pruned.texts,
                                files)
     return Result(config, metrics, history, window, recorder.run_id, pretrain_run_id, shipped,
                   model_id)

@@ -84,9 +84,10 @@ class Tracked:
         if model is not None:
             # One past the last epoch: run metrics logged at a model's step attach to it,
             # and the run logs none there (the dense epochs would otherwise).
-            model_id = self.mlt.log_model(self.run_id, model, splits.x_val[:5],
+            model_id = self.mlt.log_model(self.run_id, model, splits.as_given(splits.x_val[:5]),
                                           self.model_name or describe.model_name(config),
-                                          step=len(history), tflite_int8=tflite_int8)
+                                          step=len(history), tflite_int8=tflite_int8,
+                                          transform=splits.input_transform())
             self.mlt.set_model_note(model_id, note)  # the model page's description
         # At the last epoch's step, so that e.g. the final sparsity does not restart a series.
         self.mlt.log_model_metrics(self.run_id, model_id, metrics, len(history) - 1,

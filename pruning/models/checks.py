@@ -99,15 +99,14 @@ def check_data(model, splits, spec: str) -> None:
     if not dtype.is_floating:
         raise DataError(f"{what} takes {dtype.name} inputs but {data} gives float32 (images "
                         "scaled to [0, 1]); give the model a float input")
+
+
+def rescales_inputs(model) -> bool:
+    """Whether the model divides raw pixels itself (a first Rescaling by 1/255 or so, the
+    Keras tutorials' way): it then takes the images as they are."""
     first = next((layer for layer in model.layers
                   if not isinstance(layer, keras.layers.InputLayer)), None)
-    if isinstance(first, keras.layers.Rescaling) and splits.scaled \
-            and float(np.max(first.scale)) < 0.1:
-        raise DataError(f"{what} divides its inputs by {1 / float(np.max(first.scale)):.0f} "
-                        f"(a first Rescaling layer: it expects raw 0-255 pixels) but {data} "
-                        "is scaled to [0, 1] already; drop that layer, or give float data "
-                        "in the range the model expects (an .npz of float32 arrays is used "
-                        "as it is)")
+    return isinstance(first, keras.layers.Rescaling) and float(np.max(first.scale)) < 0.1
 
 
 def digest(model) -> str:

@@ -12,7 +12,7 @@ def open_store(base, experiment_name: str | None, tracking_uri: str | None, chec
     """(splits, starting point, the tracking layer) for `base`; `check(splits)` is the
     command's own check of its input, run before the store is touched."""
     splits = data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)
-    start = pipeline.starting_point(base, splits)
+    start, splits = pipeline.starting_point(base, splits)
     if check is not None:
         check(splits)
     tracking.check_store(experiment_name, tracking_uri, describe.experiment_name(base))

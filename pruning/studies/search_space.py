@@ -167,6 +167,19 @@ def starting_values(base: ExperimentConfig, dims: dict[str, Dimension],
     return values
 
 
+def outside(values: dict, dims: dict[str, Dimension]) -> list[str]:
+    """The values (NAME=VALUE) a space cannot hold: an explicit space may leave out the
+    starting config, and Optuna's storages refuse a trial outside its distributions."""
+    out = []
+    for name, value in values.items():
+        d = dims[name]
+        held = (str(value) in map(str, d.choices)) if d.kind == "cat" \
+            else value is not None and d.low <= value <= d.high
+        if not held:
+            out.append(f"{name}={value}")
+    return out
+
+
 def suggest(trial, dims: dict[str, Dimension]) -> dict:
     """All of Optuna's suggest calls: one value per dimension."""
     values = {}

@@ -103,7 +103,7 @@ def _best_test_accuracy(best, splits, parent, mlt) -> float:
     if cached.get("run_id") == run_id:
         return float(cached["accuracy"])
     model = mlt.load_pyfunc(best.user_attrs["mlflow_model_id"])
-    probabilities = np.asarray(model.predict(splits.x_test))
+    probabilities = np.asarray(model.predict(splits.as_given(splits.x_test)))
     accuracy = float(np.mean(probabilities.argmax(-1) == splits.y_test))
     mlt.set_tags(parent, {"best_test": json.dumps({"run_id": run_id, "accuracy": accuracy})})
     return accuracy

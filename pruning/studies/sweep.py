@@ -155,9 +155,10 @@ def best_point(points: list[Point], tolerance: float = 0.01) -> Point | None:
 
 def _register(point: Point, model, base, splits, parent, name: str, mlt) -> None:
     """Log the best point's model on its own run and register it."""
-    model_id = mlt.log_model(point.run_id, model, splits.x_val[:5],
+    model_id = mlt.log_model(point.run_id, model, splits.as_given(splits.x_val[:5]),
                              f"{base.model}-{base.dataset}-{point.method}-"
-                             f"{round(point.metrics['sparsity'] * 100):g}", step=1)
+                             f"{round(point.metrics['sparsity'] * 100):g}", step=1,
+                             transform=splits.input_transform())
     mlt.log_model_metrics(point.run_id, model_id, point.metrics, 0)
     version = mlt.register(model_id, name, point.metrics,
                            f"Best point of sweep run {parent}: {point.method} at sparsity "

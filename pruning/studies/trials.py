@@ -5,7 +5,6 @@ experiment the trial runs."""
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import optuna
@@ -84,9 +83,7 @@ def make_objective(study, base, tune, dims, parent_run_id, mlt):
         return _on_front(study, values, directions) if pareto else _is_best_so_far(study, values)
 
     def objective(trial: optuna.Trial):
-        with warnings.catch_warnings():  # the starting value may lie outside a given space
-            warnings.filterwarnings("ignore", message="Fixed parameter")
-            values = search_space.suggest(trial, dims)
+        values = search_space.suggest(trial, dims)
         # The starting trial runs the starting config itself, even where a value has no
         # spelling in the space (mask_updates of a config that sets frequency).
         start = bool(trial.user_attrs.get(STARTING_POINT))

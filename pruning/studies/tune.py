@@ -111,16 +111,25 @@ def run_study(base: ExperimentConfig, tune: TuneConfig, experiment_name: str | N
     directions = ["maximize", SECOND_OBJECTIVE[tune.pareto_metric][1]] if pareto \
         else ["maximize"]
     sampler = workers.TrialSeeded(SAMPLERS.get(tune.sampler), base.seed)
+    pruner = TRIAL_PRUNERS.get(tune.trial_pruner)()
+    left_out = search_space.outside(resolved["start"], dims)
     with optuna_quiet():
-        study = optuna.create_study(study_name=tune.study_name, storage=storage,
-                                    directions=directions, load_if_exists=True,
-                                    sampler=sampler,
-                                    pruner=TRIAL_PRUNERS.get(tune.trial_pruner)())
-        # The starting config runs first (once per study, whoever enqueues it first).
-        study.enqueue_trial(resolved["start"], user_attrs={trials.STARTING_POINT: True},
-                            skip_if_exists=True)
-    print_line(f"search: {tune.search}; the first trial is the starting config "
-               f"({trials.trial_name(0, resolved['start'], True).split(' ', 2)[-1]})")
+        try:
+            study = optuna.create_study(study_name=tune.study_name, storage=storage,
+                                        directions=directions, sampler=sampler, pruner=pruner)
+            # The starting config runs first, enqueued by the one worker that created the
+            # study (the database's unique study name decides which): workers starting
+            # together would each find no trial yet and enqueue it twice.
+            if not left_out:
+                study.enqueue_trial(resolved["start"],
+                                    user_attrs={trials.STARTING_POINT: True})
+        except optuna.exceptions.DuplicatedStudyError:  # another worker's, or resumed
+            study = optuna.load_study(study_name=tune.study_name, storage=storage,
+                                      sampler=sampler, pruner=pruner)
+    print_line(f"search: {tune.search}; " + (
+        f"the starting config lies outside it ({', '.join(left_out)}): no starting trial"
+        if left_out else "the first trial is the starting config "
+        f"({trials.trial_name(0, resolved['start'], True).split(' ', 2)[-1]})"))
     key = hashlib.sha256(f"{url}|{tune.study_name}".encode()).hexdigest()[:16]
     params = {**tune.to_dict(), "storage": url, **opening.base_params(base)}
     # Trials must start runs of their own, not resume the one `mlflow run` made.

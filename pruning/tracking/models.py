@@ -8,6 +8,7 @@ the model sits at a step where the run logs nothing (one past its last epoch).
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -27,21 +28,27 @@ REGISTRY_TAGS = ("sparsity", "test_accuracy", "tflite_int8_test_accuracy",
 
 
 def log_model(run_id: str, model, example: np.ndarray, name: str, step: int,
-              tflite_int8: bytes | None = None) -> str:
+              tflite_int8: bytes | None = None, transform: dict | None = None) -> str:
     """The stripped model as a pyfunc that loads anywhere (see serving.py), the int8
-    TFLite beside it; returns the model id."""
+    TFLite beside it; returns the model id. `example`: inputs as the user has them, and
+    `transform` ({scale, channel_axis}) what turns them into the model's."""
     import tensorflow as tf
     import tf_keras
     from mlflow.models import infer_signature
 
 
-    predictions = model.predict(example, verbose=0)
+    transform = transform or {"scale": 1.0, "channel_axis": False}
+    x = np.asarray(example, dtype=np.float32)
+    x = (x[..., None] if transform["channel_axis"] else x) * np.float32(transform["scale"])
+    predictions = model.predict(x, verbose=0)
     # Given explicitly: inferring them reloads the model in a subprocess (slow).
     requirements = [f"tensorflow=={tf.__version__}", f"tf-keras=={tf_keras.__version__}",
                     "numpy"]
     with tempfile.TemporaryDirectory() as tmp:
         artifacts = {"keras_model": str(Path(tmp) / "model.h5")}
         save_h5(model, Path(artifacts["keras_model"]))
+        artifacts["input_transform"] = str(Path(tmp) / "input_transform.json")
+        Path(artifacts["input_transform"]).write_text(json.dumps(transform))
         if tflite_int8 is not None:
             artifacts["tflite_int8"] = str(Path(tmp) / "model_int8.tflite")
             Path(artifacts["tflite_int8"]).write_bytes(tflite_int8)

@@ -8,21 +8,32 @@ read a tf_keras model ("Could not locate class 'Functional'"). This loader impor
 MLflow stores this file with the model: loading needs neither this package nor a
 pickle. Keep it free of imports from `pruning`.
 """
+import json
+
 import mlflow
 import numpy as np
 
 
 class PrunedClassifier(mlflow.pyfunc.PythonModel):
-    """Class probabilities of the stripped pruned tf_keras model (artifact `keras_model`).
+    """Class probabilities of the stripped pruned tf_keras model (artifact `keras_model`),
+    from inputs as the user has them: the artifact `input_transform` says how they became
+    what the model trained on (e.g. uint8 (N, 28, 28) images: a channel axis, / 255).
     The int8 TFLite file that ships beside it is the artifact `tflite_int8`."""
 
     def load_context(self, context):
         import tf_keras
 
         self.model = tf_keras.models.load_model(context.artifacts["keras_model"], compile=False)
+        self.transform = {"scale": 1.0, "channel_axis": False}
+        if "input_transform" in context.artifacts:
+            with open(context.artifacts["input_transform"]) as f:
+                self.transform = json.load(f)
 
     def predict(self, context, model_input, params=None):
         x = np.asarray(model_input, dtype=np.float32)
+        if self.transform["channel_axis"]:
+            x = x[..., None]
+        x = x * np.float32(self.transform["scale"]) if self.transform["scale"] != 1 else x
         return self.model.predict(x, verbose=0)
 
 

@@ -95,7 +95,7 @@ def test_model_loads_with_pyfunc_and_predicts(tracked):
 
     splits = data.load("synthetic", "", 0.1, 0)
     model = mlflow.pyfunc.load_model(f"models:/{first.model_id}")
-    predictions = np.asarray(model.predict(splits.x_test[:8]))
+    predictions = np.asarray(model.predict(splits.as_given(splits.x_test[:8])))
     np.testing.assert_allclose(predictions, first.pruned_model.predict(splits.x_test[:8]),
                                rtol=1e-5, atol=1e-6)
     assert model.metadata.get_input_schema() is not None

@@ -78,10 +78,13 @@ def test_model_loads_in_a_fresh_python_with_no_environment_variable(registered):
     script = ("import os, sys, json, numpy as np, mlflow\n"
               "assert 'TF_USE_LEGACY_KERAS' not in os.environ\n"
               "m = mlflow.pyfunc.load_model('models:/tiny/1')\n"
-              "x = np.asarray(json.loads(sys.stdin.read()), dtype=np.float32)\n"
+              "x = np.asarray(json.loads(sys.stdin.read()), dtype=np.uint8)\n"
               "print(json.dumps(np.asarray(m.predict(x)).tolist()))\n")
-    x = data.load("synthetic", "", 0.1, 0).x_test[:4]
-    done = subprocess.run([sys.executable, "-c", script], input=json.dumps(x.tolist()),
+    splits = data.load("synthetic", "", 0.1, 0)
+    x = splits.x_test[:4]
+    given = splits.as_given(x)  # uint8 (N, 20, 10): the images as the user has them
+    assert given.dtype == np.uint8 and given.shape == (4, 20, 10)
+    done = subprocess.run([sys.executable, "-c", script], input=json.dumps(given.tolist()),
                           env=_clean_env(uri), cwd=folder, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -104,8 +107,9 @@ def test_mlflow_models_serve_answers_with_the_model(registered):
                                str(port)], env=_clean_env(uri), cwd=folder,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        x = data.load("synthetic", "", 0.1, 0).x_test[:3]
-        body = json.dumps({"inputs": x.tolist()}).encode()
+        splits = data.load("synthetic", "", 0.1, 0)
+        x = splits.x_test[:3]
+        body = json.dumps({"inputs": splits.as_given(x).tolist()}).encode()  # raw pixels
         deadline, answer = time.time() + 180, None
         while time.time() < deadline and answer is None:
             assert server.poll() is None, server.stderr.read().decode()[-2000:]

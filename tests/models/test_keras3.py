@@ -141,3 +141,32 @@ def test_a_keras3_file_is_pruned_and_handed_back_as_keras3(store, tmp_path):
                                                                                    abs=0.02)
     np.testing.assert_allclose(shipped.predict(x[700:710], verbose=0),
                                result.pruned_model.predict(x[700:710], verbose=0), atol=1e-5)
+
+
+def test_raw_pixels_reach_a_model_that_rescales_them_as_it_takes_them(store, tmp_path):
+    """The Keras tutorials' model: (H, W) uint8 images in, rescaled and reshaped inside."""
+    from pruning import data
+
+    raw = data.load("synthetic", "", 0.1, 0)  # the loader's view: scaled, channel added
+    x_train = np.rint(raw.x_train[..., 0] * 255).astype("uint8")
+    x_test = np.rint(raw.x_test[..., 0] * 255).astype("uint8")
+    inputs = keras.Input((20, 10))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Reshape((20, 10, 1))(x)
+    x = keras.layers.Conv2D(8, 3, activation="relu")(x)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, raw.y_train, epochs=3, verbose=0)
+    _, own = model.evaluate(x_test, raw.y_test, verbose=0)
+    model.save(tmp_path / "tutorial.keras")
+    config = ExperimentConfig(dataset="synthetic", model=str(tmp_path / "tutorial.keras"),
+                              retrain_epochs=1, batch_size=64, frequency=1, latency_runs=5,
+                              latency_window=0, calibration_samples=16)
+    result = pipeline.run(config, experiment_name="raw")
+    run = MlflowClient().get_run(result.run_id)
+    assert run.data.params["input_form"] == ("uint8 images as raw 0-255 pixels (the model "
+                                             "rescales them), shaped as given")
+    assert "- inputs: uint8 images as raw 0-255 pixels" in run.data.tags["mlflow.note.content"]
+    # the dense accuracy the run logs is the user's model's own on that test set
+    assert result.metrics["dense_test_accuracy"] == pytest.approx(own, abs=1e-6)

@@ -163,13 +163,6 @@ REFUSALS = {
         def build():
             return Net()
     """, "is a subclassed Net"),
-    "keras3": ("""
-        import keras
-
-        def build(input_shape, num_classes):
-            return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),
-                                     keras.layers.Dense(num_classes)])
-    """, "is a Keras 3 model"),
     "custom_dense": ("""
         import tf_keras as keras
 
@@ -205,15 +198,6 @@ REFUSALS = {
             x = keras.layers.Dense(8)(keras.layers.Flatten()(inputs))
             return keras.Model(inputs, keras.layers.Dense(3)(x))
     """, "scores 3 classes but dataset 'synthetic' (synthetic) has labels up to 9"),
-    "rescales": ("""
-        import tf_keras as keras
-
-        def build(input_shape, num_classes):
-            inputs = keras.Input(input_shape)
-            x = keras.layers.Rescaling(1 / 255)(inputs)
-            x = keras.layers.Dense(8)(keras.layers.Flatten()(x))
-            return keras.Model(inputs, keras.layers.Dense(num_classes)(x))
-    """, "expects raw 0-255 pixels"),
     "wants_more": ("""
         def build(width):
             pass
@@ -249,13 +233,8 @@ def test_file_refusals(tmp_path):
     inputs = keras.Input((20, 10, 1))
     custom = keras.Model(inputs, Custom()(keras.layers.Flatten()(inputs)))
     custom.save(tmp_path / "custom.h5")
-    import keras as keras3  # a file saved by Keras 3
-
-    keras3.Sequential([keras3.Input((20, 10, 1)), keras3.layers.Flatten(),
-                       keras3.layers.Dense(10)]).save(tmp_path / "k3.keras")
     (tmp_path / "junk.keras").write_bytes(b"not a model")
     cases = {"custom.h5": "custom layer tf_keras cannot rebuild",
-             "k3.keras": "was saved by Keras 3",
              "junk.keras": "is not a model tf_keras can load",
              "missing.keras": "no such file or folder"}
     splits = _splits()

@@ -39,3 +39,10 @@ def test_entries_apply_in_order_and_an_explicit_space_wins():
 def test_a_space_that_cannot_be_read_names_the_entry():
     with pytest.raises(ConfigError, match="search: cannot read 'epochs'"):
         search_space.parse("epochs")
+
+
+def test_a_starting_config_outside_an_explicit_space_is_named():
+    dims = search_space.parse("retrain_epochs=int:60:61; granularity=cat:weight|channel")
+    assert search_space.outside({"retrain_epochs": 2, "granularity": "weight"}, dims) == [
+        "retrain_epochs=2"]
+    assert search_space.outside({"retrain_epochs": 60, "granularity": "channel"}, dims) == []
