@@ -11,20 +11,12 @@ scaled), trains a small Functional CNN on it with Keras 3 and saves
     pruning run --model OUT/fashion_k3.keras --dataset OUT/fashion_raw.npz --final-sparsity 0.9
 """
 import argparse
-import gzip
 from pathlib import Path
 
 import keras  # Keras 3: no TF_USE_LEGACY_KERAS here, as a user's own script has none
 import numpy as np
 
-IDX = {"x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
-       "x_test": "t10k-images-idx3-ubyte.gz", "y_test": "t10k-labels-idx1-ubyte.gz"}
-
-
-def read_idx(path: Path) -> np.ndarray:
-    raw = gzip.open(path).read()
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(raw[3])]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * len(dims)).reshape(dims)
+import fashion_files  # beside this script
 
 
 def build() -> keras.Model:
@@ -51,7 +43,7 @@ def main():
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    arrays = {k: read_idx(Path(args.data_dir) / "fashion-mnist" / f) for k, f in IDX.items()}
+    arrays = fashion_files.arrays(args.data_dir)
     np.savez(out / "fashion_raw.npz", **arrays)
 
     keras.utils.set_random_seed(0)

@@ -13,7 +13,6 @@ Then prune it (README, "Your own model"):
     pruning run --model models:/NAME@champion --dataset OUT/fashion.npz --register-model NAME-pruned
 """
 import argparse
-import gzip
 import os
 from pathlib import Path
 
@@ -21,15 +20,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tfmot needs Keras 2: tf_ker
 import numpy as np  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-IDX = {"x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
-       "x_test": "t10k-images-idx3-ubyte.gz", "y_test": "t10k-labels-idx1-ubyte.gz"}
-
-
-def read_idx(path: Path) -> np.ndarray:
-    raw = gzip.open(path).read()
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(raw[3])]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * len(dims)).reshape(dims)
-
+import fashion_files  # noqa: E402  (beside this script)
 
 def build() -> keras.Model:
     inputs = keras.Input((28, 28, 1))
@@ -52,7 +43,7 @@ def main():
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    arrays = {k: read_idx(Path(args.data_dir) / "fashion-mnist" / f) for k, f in IDX.items()}
+    arrays = fashion_files.arrays(args.data_dir)
     np.savez(out / "fashion.npz", **arrays)
 
     keras.utils.set_random_seed(0)

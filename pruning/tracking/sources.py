@@ -1,7 +1,8 @@
-"""A model to start from, named by an MLflow URI: its tf_keras file fetched from the store.
+"""A model to start from, named by an MLflow URI: its Keras file fetched from the store.
 
-Two layouts hold one: MLflow's `tensorflow` flavor (`mlflow.tensorflow.log_model` of a
-tf_keras model) and this package's own shipped models (a pyfunc with the Keras file
+Three layouts hold one: MLflow's `keras` flavor (`mlflow.keras.log_model` of a Keras 3
+model), its `tensorflow` flavor (`mlflow.tensorflow.log_model` of a tf_keras model) and
+this package's own shipped models (a pyfunc with the Keras file
 as an artifact, see models.log_model). The file is returned, not loaded: TensorFlow
 stays out of the tracking layer.
 """
@@ -33,13 +34,15 @@ def download_keras_model(uri: str, dst: str) -> tuple[Path, dict]:
     if "tensorflow" in flavors:
         data = local / flavors["tensorflow"].get("data", "data")
         path = next((data / name for name in KERAS_FILES if (data / name).exists()), None)
+    elif "keras" in flavors:  # mlflow.keras.log_model of a Keras 3 model: bridged later
+        path = local / flavors["keras"].get("data", "data") / "model.keras"
     elif "keras_model" in flavors.get("python_function", {}).get("artifacts", {}):
         path = local / flavors["python_function"]["artifacts"]["keras_model"]["path"]
     else:
-        hint = (" (Keras 3: tfmot needs tf_keras)" if "keras" in flavors else "")
-        raise ConfigError("model", f"{what} is a model of flavor(s) {', '.join(flavors)}"
-                          f"{hint}; pruning starts from a tf_keras model logged with "
-                          "mlflow.tensorflow.log_model or by pruning itself")
+        raise ConfigError("model", f"{what} is a model of flavor(s) {', '.join(flavors)}; "
+                          "pruning starts from a Keras model logged with "
+                          "mlflow.keras.log_model, mlflow.tensorflow.log_model or by "
+                          "pruning itself")
     if path is None or not path.exists():
         raise ConfigError("model", f"{what}: no tf_keras model file inside it")
     return path, _lineage(uri)

@@ -170,3 +170,26 @@ def test_raw_pixels_reach_a_model_that_rescales_them_as_it_takes_them(store, tmp
     assert "- inputs: uint8 images as raw 0-255 pixels" in run.data.tags["mlflow.note.content"]
     # the dense accuracy the run logs is the user's model's own on that test set
     assert result.metrics["dense_test_accuracy"] == pytest.approx(own, abs=1e-6)
+
+
+def test_a_keras3_model_logged_with_mlflow_keras_starts_a_run_from_the_registry(store):
+    import mlflow
+
+    from pruning import data
+
+    splits = data.load("synthetic", "", 0.1, 0)
+    model = keras.Sequential([keras.Input(splits.input_shape), keras.layers.Flatten(),
+                              keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(splits.x_train, splits.y_train, epochs=2, verbose=0)
+    with mlflow.start_run():
+        info = mlflow.keras.log_model(model, name="k3", registered_model_name="k3-dense")
+    config = ExperimentConfig(dataset="synthetic", model="models:/k3-dense/1",
+                              retrain_epochs=1, batch_size=64, frequency=1, latency_runs=5,
+                              latency_window=0, calibration_samples=16)
+    result = pipeline.run(config, experiment_name="from-registry")
+    tags = MlflowClient().get_run(result.run_id).data.tags
+    assert tags["source_keras"] == keras.__version__ and tags["model_source"] == "mlflow"
+    assert tags["source_model_id"] == info.model_id
+    assert float(tags["bridge_max_abs_diff"]) <= bridge.TOLERANCE
