@@ -10,6 +10,7 @@ from pruning.config.checks import timed_granularities
 from pruning.console import say
 from pruning.errors import ConfigError, UserError
 from pruning.experiment.progress import Progress
+from pruning.studies import search_space
 from pruning.studies.configs import SensitivityConfig, SweepConfig, TuneConfig
 
 EXIT_NOTHING_TO_SHOW = 1  # a study with no completed trial
@@ -65,7 +66,10 @@ def tune(args) -> int:
         raise UserError("register_model: a Pareto study has no single best model; register "
                         "a point of its front with `pruning run --config runs:/<study run>/"
                         "pareto/trial_N.toml --register-model NAME`")
-    preflight.check(base, window=False)
+    # The space's own values, and the starting config (trial 0) with its window on this
+    # data: refused before TensorFlow loads.
+    search_space.check(base, search_space.parse(study.search, base))
+    preflight.check(base)
     _announce(base, f"tune ({study.n_trials} trials around)")
     from pruning import tracking
     from pruning.studies import tune as tuning

@@ -191,7 +191,11 @@ def test_mlflow_run_bad_input_leaves_no_run_running(store, tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["run", "--help"], ["report", "--experiment", "none-such"],
-                                  ["run", "--final-sparsity", "1.5"]])
+                                  ["run", "--final-sparsity", "1.5"],
+                                  ["run", "--retrain-lr", "-0.1"],
+                                  ["tune", "--search", "final_sparsity=float:0.95:1.5"],
+                                  ["tune", "--search", "retrain_epochs=cat:two|three"],
+                                  ["tune", "--search", "schedule=cat:"]])
 @pytest.mark.fast
 def test_help_report_and_bad_input_never_import_tensorflow(store, tmp_path, argv):
     code = ("import sys\nfrom pruning import cli\ntry:\n    cli.main(sys.argv[1:])\n"
