@@ -70,6 +70,7 @@ def _parse_one(entry: str) -> Dimension:
 
 
 AUTO = "auto"
+STARTING_POINT = "starting_point"  # the user attribute of the study's starting trial
 
 
 def around(base: ExperimentConfig, mask_updates: int | None = None) -> dict[str, Dimension]:

@@ -10,7 +10,7 @@ import optuna
 
 from pruning.figures import plots
 from pruning.config import ExperimentConfig
-from pruning.studies import champion
+from pruning.studies import champion, search_space
 
 # objective -> pareto_metric -> (metric of the run, direction); accuracy always comes first
 SECOND_OBJECTIVE = {"sparsity": ("sparsity", "maximize"),
@@ -46,7 +46,11 @@ def summarize(study, base, tune, parent, url, mlt, splits, dense,
     note = [f"**Optuna study `{tune.study_name}`** ({tune.objective}, {tune.sampler} sampler, "
             f"trial pruner {tune.trial_pruner}) around {base.model} on {base.dataset}: "
             f"{len(trials)} trials, {counts[State.COMPLETE]} complete, "
-            f"{counts[State.PRUNED]} stopped early, {counts[State.FAIL]} failed.", ""]
+            f"{counts[State.PRUNED]} stopped early, {counts[State.FAIL]} failed.", "",
+            f"Search space: `{tune.search}`; "
+            + ("trial 0 is the starting config itself." if any(
+                t.user_attrs.get(search_space.STARTING_POINT) for t in trials)
+               else "no starting trial (the starting config lies outside the space)."), ""]
     if complete and tune.objective == "accuracy":
         best = study.best_trial
         best_values = [[best.value]]

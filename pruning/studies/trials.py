@@ -18,7 +18,7 @@ from pruning.training import TrainingDiverged
 
 # A trial's Outputs: no test set, no TFLite; the model only while it is the best so far.
 TRIAL_OUTPUTS = dict(test_set=False, export=False)
-STARTING_POINT = "starting_point"  # the user attribute of the enqueued starting trial
+STARTING_POINT = search_space.STARTING_POINT
 # How a trial's run name shows the values searched: `#3 ep8 lr0.0003 p2.1`.
 SHORT = {"retrain_epochs": "ep", "retrain_lr": "lr", "power": "p", "begin_fraction": "b",
          "end_fraction": "e", "mask_updates": "u", "final_sparsity": "s",

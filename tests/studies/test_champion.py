@@ -66,6 +66,7 @@ def test_a_worse_study_registers_but_leaves_the_champion_a_better_one_takes_it(s
     assert len(client.search_model_versions("name='m'")) == 3
     note = client.get_run(worse.parent_run_id).data.tags["mlflow.note.content"]
     assert "stays on version 2: validation accuracy" in note
+    assert "trial 0 is the starting config itself" in note
 
 
 @pytest.mark.fast
