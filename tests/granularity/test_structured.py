@@ -207,7 +207,7 @@ def test_channel_run_ships_the_smaller_model_and_logs_why(channel_run, splits):
     assert "left alone: output" in groups
     assert result.pruned_model.get_layer("conv1_1").filters == 16
     loaded = mlflow.pyfunc.load_model(f"models:/{result.model_id}")
-    np.testing.assert_allclose(np.asarray(loaded.predict(splits.x_test[:4])),
+    np.testing.assert_allclose(np.asarray(loaded.predict(splits.as_given(splits.x_test[:4]))),
                                result.pruned_model.predict(splits.x_test[:4], verbose=0),
                                rtol=1e-5, atol=1e-6)
 

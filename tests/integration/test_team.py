@@ -171,7 +171,7 @@ def test_three_workers_never_draw_the_same_trial_and_the_study_resumes(team):
 
 def test_killed_worker_trial_is_failed_closed_and_rerun_by_another(team, experiment):
     study = f"kill-{experiment}"
-    slow = _worker(team, experiment, study, 1, "--search", "retrain_epochs=int:60:61")
+    slow = _worker(team, experiment, study, 1, "--search", "retrain_epochs=int:150:151")
     victim = _wait_for_running_trial(team, study)
     slow.send_signal(signal.SIGKILL)
     slow.wait(timeout=60)
@@ -187,7 +187,7 @@ def test_killed_worker_trial_is_failed_closed_and_rerun_by_another(team, experim
 
 def test_sigterm_to_one_worker_leaves_the_study_to_the_others(team, experiment):
     study = f"term-{experiment}"
-    stopped = _worker(team, experiment, study, 1, "--search", "retrain_epochs=int:60:61")
+    stopped = _worker(team, experiment, study, 1, "--search", "retrain_epochs=int:150:151")
     victim = _wait_for_running_trial(team, study)
     other = _worker(team, experiment, study, 3, "--search", "retrain_epochs=int:1:2")
     deadline = time.time() + 120
@@ -268,7 +268,7 @@ def test_server_gone_for_good_stops_with_one_line_and_stale_runs_are_closed(team
 
 def test_tuning_worker_cut_off_from_the_server_stops_with_one_line(team, experiment):
     study = f"gone-{experiment}"
-    worker = _worker(team, experiment, study, 2, "--search", "retrain_epochs=int:60:61",
+    worker = _worker(team, experiment, study, 2, "--search", "retrain_epochs=int:150:151",
                      MLFLOW_HTTP_REQUEST_MAX_RETRIES=2, MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=1)
     victim = _wait_for_running_trial(team, study)
     team.server.stop()
