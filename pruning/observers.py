@@ -18,7 +18,26 @@ class Observer:
         """A step of work outside the training epochs (caching, export, logging)."""
 
 
+_stop_signal: int | None = None  # the signal that asked this process to stop, if one did
+
+
+def stop(signum: int, frame=None) -> None:
+    """A signal handler: stop the work as Ctrl-C would (runs end KILLED, flushed)."""
+    global _stop_signal
+    _stop_signal = signum
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def stop_if_asked() -> None:
+    """Raise the stop again at a step between epochs. The handler's KeyboardInterrupt is
+    dropped ("Exception ignored in ...") when it lands in a `__del__`, e.g. a tf.data
+    iterator's at a phase's end: the run would go on and end FINISHED."""
+    if _stop_signal is not None:
+        raise KeyboardInterrupt(f"signal {_stop_signal}")
+
+
 def tell(observers, text: str) -> None:
     """`text` to the observers that take a status (any object may be an observer)."""
+    stop_if_asked()
     for observer in observers:
         getattr(observer, "status", lambda text: None)(text)

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 
-from pruning import console
+from pruning import console, observers
 from pruning.cli import commands
 from pruning.cli.options import dashes, build_parser
 from pruning.console import say
@@ -17,10 +17,6 @@ EXIT_UNAVAILABLE = 3  # the tracking server or the study database stopped answer
 EXIT_INTERRUPTED = 130
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv=None) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     args = build_parser().parse_args(dashes(sys.argv[1:] if argv is None else argv))
@@ -28,7 +24,7 @@ def main(argv=None) -> int:
         console.quiet()
     # `mlflow run` made a run for this process; tune hands it on, so keep its id here.
     mlflow_run_id = os.environ.get("MLFLOW_RUN_ID")
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends the run KILLED, like Ctrl-C
+    signal.signal(signal.SIGTERM, observers.stop)  # `kill` ends the run KILLED, like Ctrl-C
     try:
         if getattr(args, "experiment_name", None) is not None and not args.experiment_name.strip():
             raise UserError("experiment_name: an experiment name cannot be empty; give a name "

@@ -156,9 +156,9 @@ class ExperimentConfig(Conversions):
                                ("per_channel", "per_tensor"))
     calibration_samples: int = _f(200, "training samples that calibrate int8 quantization")
     latency_runs: int = _f(200, "timed batch-1 TFLite invocations per latency median")
-    latency_window: float = _f(12.0, "seconds over which latency is timed: rounds that time "
-                                     "every model compared once each, the fastest median "
-                                     "counts (a shared machine has slow spells of seconds)")
+    latency_window: float = _f(3.0, "at most this many seconds of latency rounds: each "
+                                    "times every model compared once, the fastest median "
+                                    "counts, and they stop once the figures settle")
     mask_log_every: int = _f(1, "log mask snapshots every this many retraining epochs; "
                                 "0: only the final masks")
     seed: int = _f(0, "seed of the split, the initial weights and the data order", role=DENSE)

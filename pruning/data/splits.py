@@ -48,14 +48,15 @@ class Splits:
     def as_given(self, x: np.ndarray) -> np.ndarray:
         """Inputs of these splits back in the form the source gave them (uint8 images
         without the channel axis the loader added): what a user hands the shipped model."""
-        if self.scaled:
-            x = np.rint(np.asarray(x) * np.float32(255)).astype(np.uint8)
+        x = np.rint(np.asarray(x) * np.float32(255)) if self.scaled else np.asarray(x)
+        x = x.astype(np.uint8) if self.images else x
         return x[..., 0] if self.channel_added else x
 
     def input_transform(self) -> dict:
         """What turns inputs as given into what the model takes: the shipped model's
         wrapper applies it, so that it takes the data as the user has it."""
-        return {"scale": 1 / 255 if self.scaled else 1.0, "channel_axis": self.channel_added}
+        return {"scale": 1 / 255 if self.scaled else 1.0, "channel_axis": self.channel_added,
+                "dtype": "uint8" if self.images else "float32"}
 
     def for_model(self, input_shape: tuple, rescales: bool) -> "Splits":
         """The same samples as a model takes them: images left raw (0-255) for a model

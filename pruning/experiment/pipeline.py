@@ -108,21 +108,24 @@ def run(config: ExperimentConfig, tracking: bool = True, observers=(),
         tags: dict | None = None, extra_params: dict | None = None,
         finished_on: tuple = (), name: str | None = None,
         register_model: str | None = None, checked=None,
-        model_name: str | None = None) -> Result:
+        model_name: str | None = None, model=None) -> Result:
     """One experiment. `parent_run_id` nests its run (tuning trials, sweep points) and
     `name` names it (default: `describe.run_name`) and `model_name` its logged model
     (default: `describe.model_name`); exceptions of the types in
     `finished_on` still end the run FINISHED (a trial stopped early). `register_model`
     registers the shipped model under that name in the Model Registry. `checked` is
-    `preflight.check(config)` when the caller ran it already."""
+    `preflight.check(config)` when the caller ran it already. `model`: a Keras model
+    object (tf_keras or Keras 3) to start from, in place of `config.model`."""
+    if model is not None:
+        config = config.replace(model=model_sources.hand_over(model))
     resolved, splits, window, start = prepare(config, checked)
     if not tracking:
         return _execute(resolved, splits, window, start, Offline(), list(observers), outputs)
     if parent_run_id is None:
         mlt.check_store(experiment_name, tracking_uri, describe.experiment_name(config))
     tags = {"dataset": config.dataset, "model": config.model, "schedule": config.schedule,
-            "recipe": config.recipe, "granularity": config.granularity, "model_source": start.kind,
-            "model_digest": start.digest, **start.lineage, **(tags or {})}
+            "recipe": config.recipe, "granularity": config.granularity, **start.tags(),
+            **(tags or {})}
     params = {**run_params(config, window), "input_form": splits.form, **(extra_params or {})}
     title = name or describe.run_name(config)
     with mlt.experiment_run(params, title, tags, parent_run_id=parent_run_id,
@@ -197,23 +200,23 @@ def _execute(config, splits, window, start, recorder, observers, outputs: Output
     history = dense_history + retrain_history
     keep = outputs.keep_model(metrics) if callable(outputs.keep_model) else outputs.keep_model
     tell(observers, "logging the model, metrics and plots" if recorder.run_id else "done")
-    files = {}
+    keras3_file = None
     if start.original is not None and keep and outputs.export:  # handed back as it came
-        files["model_keras3/model.keras"] = _keras3_file(shipped)
+        keras3_file = _keras3_file(shipped, splits.input_transform())
     model_id = recorder.finish(config, metrics, history, window, shipped if keep else None,
                                splits, tflite_int8, models.image_dense_layer(shipped),
                                describe.summary(config, metrics, recorder.title, splits.form),
-                               pruned.texts,
-                               files)
+                               pruned.texts, keras3_file)
     return Result(config, metrics, history, window, recorder.run_id, pretrain_run_id, shipped,
                   model_id)
 
 
-def _keras3_file(model) -> bytes:
-    """The shipped tf_keras model as a Keras 3 .keras file, its zeros kept."""
+def _keras3_file(model, transform: dict) -> bytes:
+    """The shipped tf_keras model as a Keras 3 .keras file, its zeros kept, that takes
+    the inputs as the user has them."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"
-        keras3.to_keras3(model, path)
+        keras3.to_keras3(model, path, transform)
         return path.read_bytes()
 
 

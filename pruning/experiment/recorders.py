@@ -75,19 +75,23 @@ class Tracked:
 
     def finish(self, config, metrics, history, window, model, splits, tflite_int8=None,
                pixel_layer=None, note: str = "", texts: dict | None = None,
-               files: dict | None = None) -> str | None:
+               keras3_file: bytes | None = None) -> str | None:
         """Final metrics (on the run, and on its model when one is kept), note, plots;
-        returns the model id."""
+        returns the model id. `keras3_file`: the model as a Keras 3 source gets it back
+        (what the logged model then holds, and a registry user loads)."""
         model_id = None
         if tflite_int8 is not None:  # the file to deploy, also inside the logged model
             self.mlt.log_bytes(self.run_id, tflite_int8, "model_int8.tflite")
+        if keras3_file is not None:
+            self.mlt.log_bytes(self.run_id, keras3_file, "model_keras3/model.keras")
         if model is not None:
             # One past the last epoch: run metrics logged at a model's step attach to it,
             # and the run logs none there (the dense epochs would otherwise).
             model_id = self.mlt.log_model(self.run_id, model, splits.as_given(splits.x_val[:5]),
                                           self.model_name or describe.model_name(config),
                                           step=len(history), tflite_int8=tflite_int8,
-                                          transform=splits.input_transform())
+                                          transform=splits.input_transform(),
+                                          keras3_file=keras3_file)
             self.mlt.set_model_note(model_id, note)  # the model page's description
         # At the last epoch's step, so that e.g. the final sparsity does not restart a series.
         self.mlt.log_model_metrics(self.run_id, model_id, metrics, len(history) - 1,
@@ -95,12 +99,9 @@ class Tracked:
         self.mlt.set_note(self.run_id, note)
         for path, text in (texts or {}).items():
             self.mlt.log_text(self.run_id, text, path)
-        for path, data in (files or {}).items():  # e.g. the model as Keras 3 had it
-            self.mlt.log_bytes(self.run_id, data, path)
         figs = describe.figures(config, history, window, metrics, self.masks.snapshots,
                                 pixel_layer)
-        self.mlt.log_figures(self.run_id, figs)
-        plots.close(figs.values())
+        self.mlt.log_figures(self.run_id, figs, then=plots.close_one)
         return model_id
 
 

@@ -223,6 +223,11 @@ def close(figures) -> None:
         plt.close(fig)
 
 
+def close_one(figure) -> None:
+    """A figure once saved (the tracking layer calls it after the upload)."""
+    plt.close(figure)
+
+
 def sensitivity_curves(baseline: float, accuracies: dict[str, list[tuple]], title: str):
     """Validation accuracy against the sparsity of one layer, one line per layer."""
     fig, ax = plt.subplots(figsize=(8, 4.5))

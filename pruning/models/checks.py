@@ -96,7 +96,8 @@ def check_data(model, splits, spec: str) -> None:
         raise DataError(f"{what} scores {classes} classes but {data} has labels up to "
                         f"{splits.num_classes - 1}; the model needs one output per class")
     dtype = model.inputs[0].dtype
-    if not dtype.is_floating:
+    raw_pixels = splits.images and not splits.scaled  # whole numbers 0-255: uint8 holds them
+    if not dtype.is_floating and not (raw_pixels and dtype.name == "uint8"):
         raise DataError(f"{what} takes {dtype.name} inputs but {data} gives float32 (images "
                         "scaled to [0, 1]); give the model a float input")
 

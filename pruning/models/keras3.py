@@ -72,11 +72,12 @@ def max_abs_diff(original, rebuilt, x: np.ndarray) -> float:
     return float(np.max(np.abs(a - b))) if a.size else 0.0
 
 
-def to_keras3(model, path: Path):
+def to_keras3(model, path: Path, transform: dict | None = None):
     """`model` (tf_keras) as a Keras 3 model saved at `path` (.keras), weights and zeros
     as they are; returns the Keras 3 model. Through the HDF5 file both Keras versions
     read, its config stripped of the options Keras 3 no longer takes (e.g. groups of a
-    DepthwiseConv2D)."""
+    DepthwiseConv2D). With `transform` (`Splits.input_transform()`) it takes inputs as
+    the user has them (`_take_as_given`)."""
     import h5py  # with TensorFlow: HDF5 is how tf_keras saves here
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,10 +89,39 @@ def to_keras3(model, path: Path):
                 cls = getattr(keras3.layers, entry["class_name"])
                 accepted = set(inspect.signature(cls.__init__).parameters) | BASE_KWARGS
                 entry["config"] = {k: v for k, v in entry["config"].items() if k in accepted}
+            if transform and (transform["scale"] != 1 or transform["channel_axis"]):
+                _take_as_given(config, transform)
             f.attrs["model_config"] = json.dumps(config)
         converted = keras3.saving.load_model(h5, compile=False)
     converted.save(path)
     return converted
+
+
+def _take_as_given(config: dict, transform: dict) -> None:
+    """The model's saved config, changed to take inputs as given: its input layer takes
+    the user's dtype and shape, then a Rescaling and a Reshape make them the model's (the
+    pyfunc's input_transform, as layers, so that the file needs nothing else). Edited in
+    the config, not wrapped: a nested model (or Keras 3's own input conversion) would be
+    layers the bridge cannot take back."""
+    layers = config["config"]["layers"]
+    first = layers[0]["config"]  # the input layer: tf_keras saves it first
+    shape = first["batch_input_shape"]
+    given = shape[:-1] if transform["channel_axis"] else shape
+    first.update(batch_input_shape=given, dtype=transform["dtype"])
+    name = first["name"]
+    added = [{"class_name": "Rescaling",
+              "config": {"name": "scale_as_trained", "scale": transform["scale"],
+                         "offset": 0.0}}]
+    if transform["channel_axis"]:
+        added.append({"class_name": "Reshape",
+                      "config": {"name": "channel_axis", "target_shape": shape[1:]}})
+    if config["class_name"] != "Sequential":
+        for layer in layers[1:]:  # the model's first layers now read the last added one
+            layer["inbound_nodes"] = json.loads(json.dumps(layer["inbound_nodes"]).replace(
+                f'["{name}", 0, 0', f'["{added[-1]["config"]["name"]}", 0, 0'))
+        for before, layer in zip([name] + [a["config"]["name"] for a in added], added):
+            layer.update(name=layer["config"]["name"], inbound_nodes=[[[before, 0, 0, {}]]])
+    layers[1:1] = added
 
 
 def load(path: Path, what: str):

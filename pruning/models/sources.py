@@ -46,6 +46,10 @@ class Start:
     lineage: dict  # tags that say where it came from, beyond `model` itself
     original: object = None  # the Keras 3 model `model` was bridged from, if it was
 
+    def tags(self) -> dict:
+        """What a run (or a study's parent) says of where its model came from."""
+        return {"model_source": self.kind, "model_digest": self.digest, **self.lineage}
+
 
 def kind_of(spec: str) -> str:
     return SOURCES.kind_of(spec)
@@ -99,6 +103,32 @@ def _mlflow(spec, input_shape, num_classes, config):
     with tempfile.TemporaryDirectory() as tmp:
         path, lineage = tracking.download_keras_model(spec, tmp)
         return model_checks.load_keras_file(path, f"model={spec!r}"), lineage
+
+
+_HANDED: dict[str, object] = {}  # model objects given to `run(model=...)` in this process
+
+
+def hand_over(model) -> str:
+    """A model object (tf_keras or Keras 3) given to the Python API, as the `model` value
+    that names it in the config and the run: `object:NAME`."""
+    spec = f"object:{model.name}"
+    _HANDED[spec] = model
+    return spec
+
+
+# Before "builder": `object:NAME` is spelled like package:function too.
+@_register("object", lambda spec: spec.startswith("object:"), trained=True,
+           form="a Keras model object handed to pruning.run(config, model=...)")
+def _object(spec, input_shape, num_classes, config):
+    if spec not in _HANDED:
+        raise ConfigError("model", f"model={spec!r}: no model object of that name was handed "
+                          "over in this process; give it as pruning.run(config, model=...)")
+    model = _HANDED[spec]
+    if keras3.is_keras3(model):
+        return model, {}  # bridged into a new tf_keras model: the object stays untouched
+    copy = models.keras.models.clone_model(model)  # training must not change the user's
+    copy.set_weights(model.get_weights())
+    return copy, {}
 
 
 @_register("builder", lambda spec: bool(_BUILDER.match(spec)), trained=False,

@@ -28,7 +28,7 @@ def file_sizes(model, folder: Path, stem: str) -> tuple[Path, int, int]:
     return path, size, gzip_size(path.read_bytes())
 
 
-def converter(model) -> tf.lite.TFLiteConverter:
+def converter(model, transform: dict | None = None) -> tf.lite.TFLiteConverter:
     """A TFLite converter of `model` through one traced function of it.
 
     `from_keras_model` first saves the whole Keras model as a SavedModel, tracing every
@@ -36,11 +36,22 @@ def converter(model) -> tf.lite.TFLiteConverter:
     conversion took here. One tf.function over the model converts to the same
     operations (outputs equal to the bit, the same signature and names) in 4-6 s, and
     `sensitivity --latency` converts one model per probe.
+
+    `transform` (`Splits.input_transform()`): the file takes inputs as the user has them
+    (e.g. uint8 (N, 28, 28) images) and casts, scales and reshapes them itself, as the
+    logged pyfunc does.
     """
+    adapt = transform is not None and len(model.inputs) == 1 and (
+        transform["scale"] != 1 or transform["channel_axis"] or transform["dtype"] != "float32")
     specs = [tf.TensorSpec([None, *x.shape[1:]], x.dtype, name=x.name.split(":")[0])
              for x in model.inputs]
+    if adapt:
+        shape = specs[0].shape[:-1] if transform["channel_axis"] else specs[0].shape
+        specs = [tf.TensorSpec(shape, transform["dtype"], name=specs[0].name)]
 
     def serve(*inputs):
+        if adapt:
+            inputs = [as_model_takes(inputs[0], transform)]
         outputs = model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         return dict(zip(model.output_names, outputs))
@@ -52,34 +63,42 @@ def converter(model) -> tf.lite.TFLiteConverter:
                                                            holder)
 
 
-def to_tflite(model) -> bytes:
-    """Float TFLite."""
-    return converter(model).convert()
+def as_model_takes(x, transform: dict):
+    """Inputs as given -> what the model trained on: float32, scaled, a channel axis."""
+    x = tf.cast(x, tf.float32)
+    x = x * transform["scale"] if transform["scale"] != 1 else x
+    return x[..., None] if transform["channel_axis"] else x
 
 
-def to_tflite_int8(model, representative: np.ndarray, per_channel: bool) -> bytes:
-    """int8 weights and activations, calibrated on `representative` samples; float
-    inputs and outputs, so it drops in for the float model."""
-    int8 = converter(model)
+def to_tflite(model, transform: dict | None = None) -> bytes:
+    """Float TFLite (see `converter` for `transform`)."""
+    return converter(model, transform).convert()
+
+
+def to_tflite_int8(model, representative: np.ndarray, per_channel: bool,
+                   transform: dict | None = None) -> bytes:
+    """int8 weights and activations, calibrated on `representative` samples (inputs as
+    the file takes them); inputs and outputs as the float model's, so it drops in for it."""
+    int8 = converter(model, transform)
     int8.optimizations = [tf.lite.Optimize.DEFAULT]
-    samples = representative.astype(np.float32)
+    samples = np.asarray(representative)
     int8.representative_dataset = lambda: ([samples[i: i + 1]] for i in range(len(samples)))
     # The converter's only switch for per-tensor weight scales is this private one.
     int8._experimental_disable_per_channel = not per_channel
     return int8.convert()
 
 
-def to_tflite_sparse(model) -> bytes:
+def to_tflite_sparse(model, transform: dict | None = None) -> bytes:
     """Float TFLite that stores pruned kernels as sparse tensors (zeros not stored)."""
-    sparse = converter(model)
+    sparse = converter(model, transform)
     sparse.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
     return sparse.convert()
 
 
-def to_tflite_quantized(qat_model) -> bytes:
+def to_tflite_quantized(qat_model, transform: dict | None = None) -> bytes:
     """int8 TFLite of a quantization-aware-trained model: its learnt ranges, no
-    calibration; float inputs and outputs."""
-    quantized = converter(qat_model)
+    calibration; inputs and outputs as the float model's."""
+    quantized = converter(qat_model, transform)
     quantized.optimizations = [tf.lite.Optimize.DEFAULT]
     return quantized.convert()
 
@@ -95,10 +114,11 @@ def tflite_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray, batch_size: int
     """Top-1 accuracy of a TFLite model run by LiteRT, in batches."""
     interpreter = _interpreter(tflite, threads)
     index_in = interpreter.get_input_details()[0]["index"]
+    dtype = interpreter.get_input_details()[0]["dtype"]
     index_out = interpreter.get_output_details()[0]["index"]
     correct, size = 0, None
     for start in range(0, len(x), batch_size):
-        batch = x[start: start + batch_size].astype(np.float32)
+        batch = x[start: start + batch_size].astype(dtype)
         if len(batch) != size:
             size = len(batch)
             interpreter.resize_tensor_input(index_in, [size, *x.shape[1:]])

@@ -24,10 +24,12 @@ def name(role: str, base) -> str:
     return f"{role}-{describe.short_name(base.model)}-{describe.short_name(base.dataset)}"
 
 
-def tags(role: str, base, **more) -> dict:
-    """The tags the runs table filters on: what the run is and what it ran on."""
+def tags(role: str, base, start=None, **more) -> dict:
+    """The tags the runs table filters on: what the run is and what it ran on (and, with
+    the starting point `start`, where its model came from)."""
     return {tracking.ROLE: role, "dataset": base.dataset, "model": base.model,
-            "recipe": base.recipe, "granularity": base.granularity, **more}
+            "recipe": base.recipe, "granularity": base.granularity,
+            **(start.tags() if start is not None else {}), **more}
 
 
 def base_params(base) -> dict:

@@ -100,7 +100,7 @@ def run_sensitivity(base, sparsities, experiment_name=None, tracking_uri=None,
     params = {**base.to_dict(), "sparsities": ",".join(f"{s:g}" for s in sparsities),
               "latency": timed}
     with mlt.experiment_run(params, opening.name(f"sensitivity-{base.granularity}", base),
-                            opening.tags("sensitivity", base)) as run_id:
+                            opening.tags("sensitivity", base, start)) as run_id:
         dense, pretrain_run_id = pipeline.ensure_pretrained(
             base, splits, start, run_id, progress=print_line is not None)
         baseline, accuracies, latency = analyse(dense, splits, base, sparsities, print_line,
@@ -134,8 +134,7 @@ def _log(run_id, base, baseline, accuracies, latency, pretrain_run_id, mlt) -> N
     if latency:
         figures["plots/sensitivity_latency.png"] = plots.sensitivity_tradeoff(
             baseline, accuracies, latency, title)
-    mlt.log_figures(run_id, figures)
-    plots.close(figures.values())
+    mlt.log_figures(run_id, figures, then=plots.close_one)
     use = how_to_use(run_id, latency is not None, base.residual_blocks_removed)
     mlt.set_note(run_id, f"**Sensitivity** of {base.model} on {base.dataset} "
                           + (f"without its {base.residual_blocks_removed} cheapest residual "

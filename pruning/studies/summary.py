@@ -91,8 +91,8 @@ def summarize(study, base, tune, parent, url, mlt, splits, dense,
     mlt.set_note(parent, "\n".join(note) + "\n")
     figures = plots.study_figures(study, tune.objective == "pareto",
                                   ("validation accuracy", SECOND_OBJECTIVE[tune.pareto_metric][0]))
-    mlt.log_figures(parent, {f"plots/{name}.png": fig for name, fig in figures.items()})
-    plots.close(figures.values())
+    mlt.log_figures(parent, {f"plots/{name}.png": fig for name, fig in figures.items()},
+                    then=plots.close_one)
     return StudyResult(tune.study_name, url, parent, len(trials), best_values, best_config,
                        test_accuracy, registered)
 

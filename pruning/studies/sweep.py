@@ -12,7 +12,7 @@ from pruning.experiment import pipeline
 from pruning.config import ExperimentConfig
 from pruning.figures import plots
 from pruning.granularity import GRANULARITIES
-from pruning.shipping import export, measure
+from pruning.shipping import measure
 from pruning.sparsity import curves as sensitivity_curves
 from pruning.sparsity import policies, scoring
 from pruning.studies import opening
@@ -56,7 +56,7 @@ def one_shot(dense, kernels, method: str, sparsity: float, splits, config, dense
     metrics.update(_test_metrics(model, splits, config))
     how = METHODS.get(method)
     if how.granularity and GRANULARITIES.get(how.granularity).saves_latency:  # rebuilt smaller
-        tflite = export.to_tflite(model)
+        tflite = measure.to_tflite(model, splits)
         latency = measure.latencies_us([tflite], splits, config)[0]
         metrics.update(shrunk_params=float(model.count_params()),
                        shrunk_tflite_bytes=float(len(tflite)), shrunk_latency_us=latency,
@@ -103,11 +103,11 @@ def run_sweep(base: ExperimentConfig, sweep: SweepConfig, experiment_name: str |
     params = {**sweep.to_dict(), **opening.base_params(base)}
     points, shipped = [], {}
     with mlt.experiment_run(params, opening.name("sweep", base),
-                            opening.tags("sweep", base)) as parent:
+                            opening.tags("sweep", base, start)) as parent:
         dense, pretrain_run_id = pipeline.ensure_pretrained(
             base, splits, start, parent, progress=print_line is not None)
         kernels = policies.prunable_kernels(dense, base)
-        dense_latency = measure.latencies_us([export.to_tflite(dense)], splits, base)[0]
+        dense_latency = measure.latencies_us([measure.to_tflite(dense, splits)], splits, base)[0]
         for method, distribution, label in sweep.series(base.sparsity_distribution):
             shared = base.replace(sparsity_distribution=distribution)
             for sparsity in sweep.sparsity_list():
@@ -188,8 +188,7 @@ def _summarize(parent, points, base, dense_latency, mlt, best: Point | None) -> 
     figures = {"plots/accuracy_vs_sparsity.png": plots.sweep_curves(curves, 1, "test accuracy",
                                                                     title),
                "plots/loss_vs_sparsity.png": plots.sweep_curves(curves, 2, "test loss", title)}
-    mlt.log_figures(parent, figures)
-    plots.close(figures.values())
+    mlt.log_figures(parent, figures, then=plots.close_one)
     mlt.log_text(parent, table(points), "sweep.md")
     lines = [f"# {title}: accuracy against sparsity", ""]
     for method, values in curves.items():

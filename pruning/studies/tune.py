@@ -136,7 +136,8 @@ def run_study(base: ExperimentConfig, tune: TuneConfig, experiment_name: str | N
     own_run = os.environ.pop("MLFLOW_RUN_ID", None)
     parent = mlt.study_run(key, f"study-{tune.study_name}", params,
                            {"study_name": tune.study_name, "dataset": base.dataset,
-                            "model": base.model, "objective": tune.objective}, own_run)
+                            "model": base.model, "objective": tune.objective, **start.tags()},
+                           own_run)
     with mlt.study_worker(parent):
         dense, _ = pipeline.ensure_pretrained(base, splits, start, parent,
                                               progress=print_line is not None)

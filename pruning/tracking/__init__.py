@@ -1,7 +1,9 @@
 """The tracking layer: the only code that imports mlflow, split by concept.
 
 - `store`: where runs go (fail fast on a bad URI), the UI's training view, links.
-- `runs`: experiment runs, per-epoch logging, children, reading finished runs.
+- `runs`: experiment runs, per-epoch logging, children.
+- `background`: logging off the critical path, flushed before any run ends.
+- `reports`: finished runs read back, the report run.
 - `cache`: the dense-model cache and its claims (pre-training runs).
 - `models`: the shipped model (loads anywhere, see `serving`), its metrics, the registry.
 - `sources`: a model to start from, fetched by its MLflow URI.
@@ -18,11 +20,11 @@ from pruning.tracking.models import (CHAMPION, alias_tags, load_pyfunc, log_mode
                                      log_model_metrics,
                                      model_id_of, model_metrics, register, set_model_note)
 from pruning.tracking.outage import ServerUnreachable
+from pruning.tracking.reports import experiment_id, finished_runs, log_report
 from pruning.tracking.runs import (NOTE, ROLE, RunObserver, child_run, download,
-                                   experiment_id, experiment_run, fail_run, finished_runs,
-                                   log_bytes, log_dataset, log_figures, log_history,
-                                   log_report, log_results, log_text, run_tags, set_note,
-                                   set_tags)
+                                   experiment_run, fail_run, log_bytes, log_dataset,
+                                   log_figures, log_history, log_results, log_text, run_tags,
+                                   set_note, set_tags)
 from pruning.tracking.sources import download_keras_model, log_model_input
 from pruning.tracking.store import (check_store, latest_experiment, retry, run_link,
                                     where_to_look)

@@ -11,6 +11,7 @@ import contextlib
 import json
 import tempfile
 import time
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 import mlflow
@@ -28,10 +29,13 @@ REGISTRY_TAGS = ("sparsity", "test_accuracy", "tflite_int8_test_accuracy",
 
 
 def log_model(run_id: str, model, example: np.ndarray, name: str, step: int,
-              tflite_int8: bytes | None = None, transform: dict | None = None) -> str:
+              tflite_int8: bytes | None = None, transform: dict | None = None,
+              keras3_file: bytes | None = None) -> str:
     """The stripped model as a pyfunc that loads anywhere (see serving.py), the int8
     TFLite beside it; returns the model id. `example`: inputs as the user has them, and
-    `transform` ({scale, channel_axis}) what turns them into the model's."""
+    `transform` ({scale, channel_axis}) what turns them into the model's. With
+    `keras3_file` (a Keras 3 source's model handed back, taking inputs as given) that
+    file is the model inside, in place of the tf_keras one."""
     import tensorflow as tf
     import tf_keras
     from mlflow.models import infer_signature
@@ -45,8 +49,14 @@ def log_model(run_id: str, model, example: np.ndarray, name: str, step: int,
     requirements = [f"tensorflow=={tf.__version__}", f"tf-keras=={tf_keras.__version__}",
                     "numpy"]
     with tempfile.TemporaryDirectory() as tmp:
-        artifacts = {"keras_model": str(Path(tmp) / "model.h5")}
-        save_h5(model, Path(artifacts["keras_model"]))
+        if keras3_file is None:
+            artifacts = {"keras_model": str(Path(tmp) / "model.h5")}
+            save_h5(model, Path(artifacts["keras_model"]))
+        else:
+            artifacts = {"keras_model": str(Path(tmp) / "model.keras")}
+            Path(artifacts["keras_model"]).write_bytes(keras3_file)
+            transform = {"scale": 1.0, "channel_axis": False}  # the file takes them as given
+            requirements.append(f"keras=={package_version('keras')}")
         artifacts["input_transform"] = str(Path(tmp) / "input_transform.json")
         Path(artifacts["input_transform"]).write_text(json.dumps(transform))
         if tflite_int8 is not None:

@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from pruning.errors import TrackingError
 from pruning.observers import Observer
-from pruning.tracking import outage
+from pruning.tracking import background, outage
 from pruning.tracking import masks_file
 from pruning.tracking.heartbeat import beating
 from pruning.tracking.store import current_experiment_id
@@ -47,9 +47,11 @@ def _log_params(client: MlflowClient, run_id: str, values: dict) -> None:
 
 
 def log_epoch(client: MlflowClient, run_id: str, step: int, metrics: dict[str, float]) -> None:
-    """One epoch's metrics in one call."""
+    """One epoch's metrics in one call, queued (MLflow's asynchronous logging): the next
+    epoch does not wait for the store. The run's end flushes the queue."""
     now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()],
+                     synchronous=False)
 
 
 def _log_bytes(client: MlflowClient, run_id: str, data: bytes, artifact_path: str) -> None:
@@ -61,7 +63,8 @@ def _log_bytes(client: MlflowClient, run_id: str, data: bytes, artifact_path: st
 
 
 class RunObserver(Observer):
-    """Logs each epoch as one metric batch and mask snapshots as packed npz files."""
+    """Logs each epoch as one metric batch and mask snapshots as packed npz files, both
+    off the training's path (see background)."""
 
     def __init__(self, run_id: str):
         self.run_id = run_id
@@ -71,10 +74,11 @@ class RunObserver(Observer):
         log_epoch(self.client, self.run_id, step, metrics)
 
     def mask_snapshot(self, step, masks, final):
-        data = masks_file.to_npz_bytes(masks)
-        _log_bytes(self.client, self.run_id, data, f"masks/epoch_{step:04d}.npz")
+        data = masks_file.to_npz_bytes(masks)  # now: training goes on changing the masks
+        background.submit(_log_bytes, self.client, self.run_id, data,
+                          f"masks/epoch_{step:04d}.npz")
         if final:
-            _log_bytes(self.client, self.run_id, data, "masks/final.npz")
+            background.submit(_log_bytes, self.client, self.run_id, data, "masks/final.npz")
 
 
 def _record_error(client: MlflowClient, run_id: str, error: BaseException) -> str:
@@ -105,7 +109,9 @@ def _closing(client: MlflowClient, run_id: str, monitor: bool = False):
     try:
         with beating(run_id):
             yield
+            background.flush()  # everything lands before the run says it ended
     except BaseException as e:
+        _flush_what_was_logged()
         _give_up_if_unreachable(run_id, e)
         client.set_terminated(run_id, _record_error(client, run_id, e))
         raise
@@ -114,6 +120,13 @@ def _closing(client: MlflowClient, run_id: str, monitor: bool = False):
             with outage.fail_fast(), contextlib.suppress(Exception):
                 sampler.finish()
     client.set_terminated(run_id, "FINISHED")
+
+
+def _flush_what_was_logged() -> None:
+    """A run ending by an error or a signal still keeps all it logged; the error that
+    ended it is the one reported, not an upload's."""
+    with outage.fail_fast(), contextlib.suppress(Exception):
+        background.flush()
 
 
 def _give_up_if_unreachable(run_id: str, error: BaseException) -> None:
@@ -148,9 +161,12 @@ def experiment_run(params: dict, run_name: str, tags: dict,
                 client.set_tag(run_id, "mlflow.runName", run_name)
             _log_params(client, run_id, params)
             yield run_id
+            background.flush()  # everything lands before the run says it ended
     except finished_on:
+        _flush_what_was_logged()
         raise
     except BaseException as e:
+        _flush_what_was_logged()
         if outage.is_unreachable(e):
             status = None
             raise outage.ServerUnreachable(run_id, e) from None
@@ -222,17 +238,26 @@ def log_results(run_id: str, metrics: dict[str, float], tags: dict[str, str],
 
 
 def log_text(run_id: str, text: str, artifact_path: str) -> None:
-    MlflowClient().log_text(run_id, text, artifact_path)
+    background.submit(MlflowClient().log_text, run_id, text, artifact_path)
 
 
 def log_bytes(run_id: str, data: bytes, artifact_path: str) -> None:
-    _log_bytes(MlflowClient(), run_id, data, artifact_path)
+    background.submit(_log_bytes, MlflowClient(), run_id, data, artifact_path)
 
 
-def log_figures(run_id: str, figures: dict[str, object]) -> None:
+def log_figures(run_id: str, figures: dict[str, object], then=lambda figure: None) -> None:
+    """Each figure saved and uploaded on the logging threads, then `then(figure)` (e.g.
+    closing it: not before it is saved)."""
     client = MlflowClient()
+
+    def upload(path, figure):
+        try:
+            client.log_figure(run_id, figure, path)
+        finally:
+            then(figure)
+
     for path, figure in figures.items():
-        client.log_figure(run_id, figure, path)
+        background.submit(upload, path, figure)
 
 
 def set_tags(run_id: str, tags: dict) -> None:
@@ -271,32 +296,4 @@ def child_run(parent_run_id: str, run_name: str, params: dict, metrics: dict,
     client.log_batch(run.info.run_id, params=_flat_params(params),
                      metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
     client.set_terminated(run.info.run_id, "FINISHED")
-    return run.info.run_id
-
-
-def experiment_id(experiment_name: str) -> str:
-    """The id of an existing experiment; an unknown name lists the valid ones."""
-    client = MlflowClient()
-    experiment = client.get_experiment_by_name(experiment_name)
-    if experiment is None:
-        names = ", ".join(e.name for e in client.search_experiments())
-        raise TrackingError(f"experiment: no experiment named {experiment_name!r}; "
-                            f"choose one of: {names}")
-    return experiment.experiment_id
-
-
-def finished_runs(experiment_name: str) -> list[dict]:
-    """Every FINISHED run of an experiment as {run_id, name, tags, metrics}."""
-    runs = MlflowClient().search_runs([experiment_id(experiment_name)],
-                                      "attributes.status = 'FINISHED'", max_results=5000)
-    return [{"run_id": r.info.run_id, "name": r.info.run_name, "tags": dict(r.data.tags),
-             "metrics": dict(r.data.metrics)} for r in runs]
-
-
-def log_report(paths: list[Path], experiment_name: str) -> str:
-    """The report as a run of its own in the experiment it compares."""
-    with mlflow.start_run(run_name=f"report-{experiment_name}", tags={ROLE: "report"},
-                          experiment_id=experiment_id(experiment_name)) as run:
-        for path in paths:
-            mlflow.log_artifact(str(path))
     return run.info.run_id

@@ -15,15 +15,22 @@ import numpy as np
 
 
 class PrunedClassifier(mlflow.pyfunc.PythonModel):
-    """Class probabilities of the stripped pruned tf_keras model (artifact `keras_model`),
+    """Class probabilities of the stripped pruned model (artifact `keras_model`: tf_keras
+    HDF5, or a Keras 3 `.keras` file for a Keras 3 source),
     from inputs as the user has them: the artifact `input_transform` says how they became
     what the model trained on (e.g. uint8 (N, 28, 28) images: a channel axis, / 255).
     The int8 TFLite file that ships beside it is the artifact `tflite_int8`."""
 
     def load_context(self, context):
-        import tf_keras
+        path = context.artifacts["keras_model"]
+        if path.endswith(".keras"):  # a Keras 3 source's model, handed back as Keras 3
+            import keras
 
-        self.model = tf_keras.models.load_model(context.artifacts["keras_model"], compile=False)
+            self.model = keras.saving.load_model(path, compile=False)
+        else:
+            import tf_keras
+
+            self.model = tf_keras.models.load_model(path, compile=False)
         self.transform = {"scale": 1.0, "channel_axis": False}
         if "input_transform" in context.artifacts:
             with open(context.artifacts["input_transform"]) as f:

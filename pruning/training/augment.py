@@ -42,28 +42,49 @@ AUGMENTATIONS = {  # config.augment -> batch steps (images, seed) -> images
 
 
 def fit_inputs(x, y, config) -> dict:
-    """model.fit's data arguments. Without augmentation, arrays: Keras shuffles them by
-    index, ~15% faster per epoch than a tf.data pipeline with a full shuffle buffer."""
+    """model.fit's data arguments: one repeated tf.data pipeline for the whole phase, its
+    epochs `steps_per_epoch` long (each one reshuffled pass with its own short last
+    batch), tf.data's autotuning off.
+
+    Why not arrays, or AUTOTUNE: Keras makes arrays a pipeline with AUTOTUNE prefetching,
+    and destroying an autotuned iterator waits for tf.data's optimisation thread, whose
+    sleep grows with the iterator's age: up to 32 s between the last epoch of a phase
+    and the next step here (14-40 s per CIFAR-10 epoch when Keras made one iterator per
+    epoch). Without autotuning there is no such thread; fixed prefetching keeps the
+    epoch as fast (bench/phase_gap.py, docs/benchmarks.md)."""
     steps = AUGMENTATIONS[config.augment](config.shift_pixels)
-    if not steps:
-        return {"x": x, "y": y, "batch_size": config.batch_size, "shuffle": True}
-    batches = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
-        len(x), seed=config.seed, reshuffle_each_iteration=True).batch(config.batch_size)
-    # A fresh seed per batch and per step, a new stream at each repetition (epoch).
-    seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True).batch(
-        2 * len(steps))
+    images, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+    n, batch = len(x), config.batch_size
+    # Shuffled by index, as Keras does for arrays (a shuffle buffer of whole images is
+    # ~15% slower per epoch): a fresh permutation per epoch from the config's seed.
+    orders = tf.data.Dataset.random(seed=config.seed).map(
+        lambda s: tf.random.experimental.stateless_shuffle(tf.range(n), seed=[s, 0]))
+    batches = orders.flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order)
+                              .batch(batch)).map(
+        lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+    if steps:
+        # A fresh seed per batch and per step, a new stream at each repetition (epoch).
+        seeds = tf.data.Dataset.random(seed=config.seed + 1).batch(2 * len(steps))
 
-    def augment(xy, seed):
-        images = xy[0]
-        for i, step in enumerate(steps):
-            images = step(images, seed[2 * i: 2 * i + 2])
-        return images, xy[1]
+        def augment(xy, seed):
+            augmented = xy[0]
+            for i, step in enumerate(steps):
+                augmented = step(augmented, seed[2 * i: 2 * i + 2])
+            return augmented, xy[1]
 
-    batches = tf.data.Dataset.zip((batches, seeds)).map(augment,
-                                                        num_parallel_calls=tf.data.AUTOTUNE)
-    # One iterator for the whole phase: repeated, with the epoch's length in steps (each
-    # epoch still one reshuffled pass with its own short last batch). Given a finite
-    # dataset, Keras destroys its iterator at every epoch's end, and that waited on
-    # tf.data's autotuning thread: 14-40 s of idle cores per CIFAR-10 epoch here.
-    return {"x": batches.repeat().prefetch(tf.data.AUTOTUNE),
-            "steps_per_epoch": schedules.steps_per_epoch(len(x), config.batch_size)}
+        batches = tf.data.Dataset.zip((batches, seeds)).map(augment, num_parallel_calls=2)
+    return {"x": without_autotune(batches.prefetch(2)),
+            "steps_per_epoch": schedules.steps_per_epoch(n, batch)}
+
+
+def batched(x, y, batch_size: int):
+    """Evaluation data (validation during fit) as a pipeline that tf.data does not
+    autotune: see fit_inputs."""
+    return without_autotune(tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+                            .prefetch(2))
+
+
+def without_autotune(dataset):
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import tf_keras as keras
 
 from pruning.models import checks as model_checks
-from pruning.observers import Observer
+from pruning.observers import Observer, stop_if_asked
 from pruning.sparsity.schedules import steps_per_epoch
 from pruning.training import augment, distillation, dropout
 
@@ -103,6 +103,7 @@ class _Monitor(keras.callbacks.Callback):
         self.history: list[dict[str, float]] = []
 
     def on_epoch_begin(self, epoch, logs=None):
+        stop_if_asked()
         self.began = time.time(), time.process_time()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -122,6 +123,7 @@ class _Monitor(keras.callbacks.Callback):
             return
         for observer in self.observers:
             observer.epoch_end(self.phase.step_offset + epoch, metrics)
+        stop_if_asked()
 
 
 def fit(model, splits, config, phase: Phase, observers, callbacks=(), extra=None,
@@ -137,7 +139,8 @@ def fit(model, splits, config, phase: Phase, observers, callbacks=(), extra=None
     monitor = _Monitor(phase, observers, extra)
     callbacks = [*callbacks, *distillation.attach(model, teacher, config, splits.x_val)]
     model.fit(**augment.fit_inputs(splits.x_train, splits.y_train, config), epochs=phase.epochs,
-              validation_data=(splits.x_val, splits.y_val), verbose=0,
+              validation_data=augment.batched(splits.x_val, splits.y_val, config.batch_size),
+              verbose=0,
               callbacks=[*callbacks, monitor])
     last = monitor.history[-1] if monitor.history else {}
     if not all(math.isfinite(v) for k, v in last.items() if "loss" in k):

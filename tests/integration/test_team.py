@@ -287,12 +287,15 @@ def test_tuning_worker_cut_off_from_the_server_stops_with_one_line(team, experim
 
 
 def test_dead_pretraining_claim_is_taken_over(team, experiment):
-    first = _start(team, experiment, "run", *TINY, "--pretrain-epochs", "400")
+    # Long enough to be killed mid-way (tf.data's pipeline made epochs of 64 fast: 400
+    # of them ended before the second run was up); batches of 16, 4x the steps.
+    first = _start(team, experiment, "run", *TINY, "--pretrain-epochs", "400",
+                   "--batch-size", "16")
     deadline = time.time() + 300
     while time.time() < deadline and not _runs(experiment, "pretrain"):
         time.sleep(0.5)
     second = _start(team, experiment, "run", *TINY, "--pretrain-epochs", "400",
-                    "--retrain-epochs", "1")
+                    "--batch-size", "16", "--retrain-epochs", "1")
     # The second run is up once its own run exists (a fixed sleep was too short when the
     # machine was busy: TensorFlow's import alone took longer); then it finds the claim.
     while time.time() < deadline and len(_runs(experiment, "experiment")) < 2:

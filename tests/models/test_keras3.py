@@ -193,3 +193,137 @@ def test_a_keras3_model_logged_with_mlflow_keras_starts_a_run_from_the_registry(
     assert tags["source_keras"] == keras.__version__ and tags["model_source"] == "mlflow"
     assert tags["source_model_id"] == info.model_id
     assert float(tags["bridge_max_abs_diff"]) <= bridge.TOLERANCE
+
+
+def test_a_keras3_object_ships_files_that_take_raw_images_and_registers_as_keras3(store,
+                                                                                 tmp_path):
+    """A Keras 3 model handed to the Python API, trained on [0, 1] images with a channel
+    axis: the TFLite file, the Keras 3 file and the registered model all take the uint8
+    (N, 20, 10) images a user has, and the registered model is the Keras 3 one."""
+    import mlflow
+    from ai_edge_litert.interpreter import Interpreter
+
+    from pruning import data
+
+    splits = data.load("synthetic", "", 0.1, 0)  # scaled, channel axis added
+    model = keras.Sequential([keras.Input(splits.input_shape), keras.layers.Flatten(),
+                              keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")], name="handed")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(splits.x_train, splits.y_train, epochs=2, verbose=0)
+    before = [w.copy() for w in model.get_weights()]
+    config = ExperimentConfig(dataset="synthetic", retrain_epochs=1, batch_size=64,
+                              frequency=1, latency_runs=5, latency_window=0,
+                              calibration_samples=16)
+    result = pipeline.run(config, experiment_name="object", model=model,
+                          register_model="k3-pruned")
+    assert result.config.model == "object:handed"
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    raw = splits.as_given(splits.x_test)
+    assert raw.dtype == np.uint8 and raw.shape[1:] == (20, 10)
+    expected = result.pruned_model.predict(splits.x_test, verbose=0)
+    client = MlflowClient()
+    tflite = client.download_artifacts(result.run_id, "model_int8.tflite", str(tmp_path))
+    interpreter = Interpreter(model_path=tflite)
+    given = interpreter.get_input_details()[0]
+    assert given["dtype"] == np.uint8 and list(given["shape"]) == [1, 20, 10]
+    interpreter.resize_tensor_input(given["index"], [len(raw), 20, 10])
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(given["index"], raw)
+    interpreter.invoke()
+    predicted = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    assert float(np.mean(predicted.argmax(-1) == splits.y_test)) == pytest.approx(
+        result.metrics["tflite_int8_test_accuracy"])
+    path = client.download_artifacts(result.run_id, "model_keras3/model.keras", str(tmp_path))
+    np.testing.assert_allclose(keras.saving.load_model(path).predict(raw, verbose=0),
+                               expected, atol=1e-5)
+    assert result.registered == "k3-pruned/1"
+    local = mlflow.artifacts.download_artifacts("models:/k3-pruned/1", dst_path=str(tmp_path))
+    assert (tmp_path / local / "artifacts" / "model.keras").exists()
+    served = mlflow.pyfunc.load_model("models:/k3-pruned/1")
+    np.testing.assert_allclose(served.predict(raw), expected, atol=1e-5)
+    assert client.get_model_version("k3-pruned", "1").tags["source_keras"] == keras.__version__
+    # and the registered Keras 3 model is a starting point again, raw pixels and all
+    again = pipeline.run(config.replace(model="models:/k3-pruned/1", final_sparsity=0.95),
+                         experiment_name="object")
+    assert again.metrics["dense_test_accuracy"] == pytest.approx(
+        result.metrics["test_accuracy"], abs=1e-6)
+    assert client.get_run(again.run_id).data.params["input_form"].startswith(
+        "uint8 images as raw 0-255 pixels")
+
+
+@pytest.fixture
+def keras3_cnn_file(tmp_path):
+    """A trained Keras 3 CNN saved as a user would, for the synthetic (20, 10) images."""
+    from pruning import data
+
+    splits = data.load("synthetic", "", 0.1, 0)
+    model = keras.Sequential([keras.Input(splits.input_shape),
+                              keras.layers.Conv2D(8, 3, activation="relu"),
+                              keras.layers.Conv2D(8, 3, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(splits.x_train, splits.y_train, epochs=2, verbose=0)
+    model.save(tmp_path / "cnn.keras")
+    return str(tmp_path / "cnn.keras")
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--granularity", "channel", "--final-sparsity", "0.5"],
+    ["run", "--seeds", "0,1"],
+    ["tune", "--n-trials", "2", "--trial-pruner", "none"],
+    ["sweep", "--sparsities", "0.5,0.9"],
+    ["sensitivity", "--sparsities", "0.5"],
+], ids=["channel", "seeds", "tune", "sweep", "sensitivity"])
+def test_every_command_takes_a_keras3_file(store, keras3_cnn_file, argv):
+    from pruning import cli
+
+    assert cli.main([*argv, "--dataset", "synthetic", "--model", keras3_cnn_file,
+                     "--retrain-epochs", "1", "--batch-size", "64", "--frequency", "1",
+                     "--latency-runs", "5", "--latency-window", "0",
+                     "--calibration-samples", "16", "--experiment-name", "k3"]) == 0
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("k3").experiment_id])
+    assert runs and all(r.info.status == "FINISHED" for r in runs)
+    bridged = [r for r in runs if "source_keras" in r.data.tags]
+    assert bridged and all(r.data.tags["source_keras"] == keras.__version__ for r in bridged)
+
+
+JAX_SAVE = """
+import os, sys
+os.environ["KERAS_BACKEND"] = "jax"
+import keras, numpy as np
+assert keras.backend.backend() == "jax"
+data = np.load(sys.argv[1])
+model = keras.Sequential([keras.Input((20, 10)), keras.layers.Rescaling(1 / 255),
+                          keras.layers.Reshape((20, 10, 1)),
+                          keras.layers.Conv2D(8, 3, activation="relu"),
+                          keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(data["x_train"], data["y_train"], epochs=2, verbose=0)
+print(model.evaluate(data["x_test"], data["y_test"], verbose=0)[1])
+model.save(sys.argv[2])
+"""
+
+
+def test_a_model_saved_with_the_jax_backend_is_pruned_from_its_file(store, tmp_path):
+    pytest.importorskip("jax")
+    from pruning.data import DATASETS
+
+    (x_train, y_train), (x_test, y_test), _ = DATASETS.get("synthetic")(tmp_path)
+    np.savez(tmp_path / "raw.npz", x_train=x_train, y_train=y_train, x_test=x_test,
+             y_test=y_test)
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    done = subprocess.run([sys.executable, "-c", JAX_SAVE, str(tmp_path / "raw.npz"),
+                           str(tmp_path / "jax.keras")], env=env, capture_output=True,
+                          text=True, check=True)
+    own = float(done.stdout.split()[-1])
+    config = ExperimentConfig(dataset=str(tmp_path / "raw.npz"),
+                              model=str(tmp_path / "jax.keras"), retrain_epochs=1,
+                              batch_size=64, frequency=1, latency_runs=5, latency_window=0,
+                              calibration_samples=16)
+    result = pipeline.run(config, experiment_name="jax")
+    tags = MlflowClient().get_run(result.run_id).data.tags
+    assert float(tags["bridge_max_abs_diff"]) <= bridge.TOLERANCE
+    assert result.metrics["dense_test_accuracy"] == pytest.approx(own, abs=1e-6)
