@@ -3,8 +3,8 @@ runs, each in a fresh store (so each pre-trains too, as a first `mlflow run .` d
 
     python bench/phase_gap.py --data-dir ../data --runs 10
 
-Prints, per run, the seconds from the last pre-training epoch to the first retraining
-epoch's start and from the last retraining epoch to "evaluating the pruned model".
+Prints, per run, the seconds from the last retraining epoch to the next step
+("evaluating the pruned model"), and the largest over the runs.
 tf.data used to hold the main thread there for up to 32 s (an iterator's destructor
 waiting on its autotuning thread); docs/benchmarks.md has the figures.
 """
@@ -13,9 +13,10 @@ import tempfile
 import time
 
 import pruning
+from pruning.observers import Observer
 
 
-class Clock:
+class Clock(Observer):
     """Times of epoch ends and status lines, as the run reports them."""
 
     def __init__(self):

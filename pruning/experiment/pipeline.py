@@ -136,6 +136,8 @@ def run(config: ExperimentConfig, tracking: bool = True, observers=(),
             mlt.log_model_input(run_id, start.lineage["source_model_id"])
         result = _execute(resolved, splits, window, start,
                           Tracked(run_id, title, model_name), list(observers), outputs)
+        if result.model_id:  # the model's page says where it came from, as the run's does
+            mlt.tag_model(result.model_id, start.lineage)
         if register_model and result.model_id:
             version = mlt.register(result.model_id, register_model, result.metrics,
                                    describe.summary(result.config, result.metrics, title,

@@ -104,6 +104,8 @@ def _take_as_given(config: dict, transform: dict) -> None:
     the config, not wrapped: a nested model (or Keras 3's own input conversion) would be
     layers the bridge cannot take back."""
     layers = config["config"]["layers"]
+    if layers[0]["class_name"] != "InputLayer":
+        return  # (a Sequential given input_shape= on its first layer) the file takes the model's inputs
     first = layers[0]["config"]  # the input layer: tf_keras saves it first
     shape = first["batch_input_shape"]
     given = shape[:-1] if transform["channel_axis"] else shape

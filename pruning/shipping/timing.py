@@ -11,8 +11,8 @@ through the same spells, so their ratio holds even when the absolute figures dri
 
 When to stop: once every model's fastest median has held (within SETTLED) for SETTLE
 rounds in a row after MIN_ROUNDS: more rounds would only confirm it. `window` seconds
-cap the rounds on a machine whose figures never settle (12 s of rounds was the fixed
-cost of every run before; 1-2 s settle it here, docs/benchmarks.md).
+cap the rounds on a machine whose figures never settle (what settling costs and how well
+the ratios repeat: docs/benchmarks.md).
 """
 from __future__ import annotations
 

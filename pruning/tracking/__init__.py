@@ -18,7 +18,8 @@ from pruning.tracking.cache import find_pretrained, pretrain_run
 from pruning.tracking.heartbeat import fail_stale, stale_runs
 from pruning.tracking.models import (CHAMPION, alias_tags, load_pyfunc, log_model,
                                      log_model_metrics,
-                                     model_id_of, model_metrics, register, set_model_note)
+                                     model_id_of, model_metrics, register, set_model_note,
+                                     tag_model)
 from pruning.tracking.outage import ServerUnreachable
 from pruning.tracking.reports import experiment_id, finished_runs, log_report
 from pruning.tracking.runs import (NOTE, ROLE, RunObserver, child_run, download,
@@ -38,4 +39,4 @@ __all__ = ["CHAMPION", "alias_tags", "NOTE", "ROLE", "RunObserver", "check_store
            "model_id_of", "model_metrics", "pretrain_run", "register", "retry", "run_link", "run_tags",
            "latest_experiment", "set_model_note", "set_note", "set_tags", "study_run", "study_worker", "where_to_look", "ServerUnreachable",
            "fail_stale", "stale_runs", "run_is_stale", "experiment_id", "download_keras_model",
-           "log_model_input"]
+           "log_model_input", "tag_model"]

@@ -89,6 +89,12 @@ def set_model_note(model_id: str, text: str) -> None:
     MlflowClient().set_logged_model_tags(model_id, {"mlflow.note.content": text})
 
 
+def tag_model(model_id: str, tags: dict) -> None:
+    """Tags on a logged model's page, e.g. where its starting model came from."""
+    if tags:
+        MlflowClient().set_logged_model_tags(model_id, {k: str(v) for k, v in tags.items()})
+
+
 def log_model_metrics(run_id: str, model_id: str | None, metrics: dict[str, float],
                       step: int, dataset=None) -> None:
     """Final metrics on the run and, with `model_id`, on its model; test-set metrics name

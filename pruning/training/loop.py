@@ -122,7 +122,8 @@ class _Monitor(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         for observer in self.observers:
-            observer.epoch_end(self.phase.step_offset + epoch, metrics)
+            getattr(observer, "epoch_end", lambda *_: None)(self.phase.step_offset + epoch,
+                                                            metrics)
         stop_if_asked()
 
 
@@ -163,7 +164,8 @@ class Prefixed(Observer):
 
     def epoch_end(self, step, metrics):
         for observer in self.observers:
-            observer.epoch_end(step, {self.prefix + k: v for k, v in metrics.items()})
+            getattr(observer, "epoch_end", lambda *_: None)(
+                step, {self.prefix + k: v for k, v in metrics.items()})
 
 
 def evaluate(model, x, y, batch_size: int) -> dict[str, float]:

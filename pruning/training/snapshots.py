@@ -24,5 +24,7 @@ class MaskSnapshots:
             metrics["mask_change"] = mask_math.changed_fraction(self.previous, current)
         self.previous = current
         for observer in self.observers:
-            observer.mask_snapshot(self.step_offset + epoch, current, final)
+            # any object may observe (Observer says each method is optional)
+            getattr(observer, "mask_snapshot", lambda *_: None)(self.step_offset + epoch,
+                                                                current, final)
         return metrics

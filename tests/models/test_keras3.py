@@ -243,6 +243,7 @@ def test_a_keras3_object_ships_files_that_take_raw_images_and_registers_as_keras
     served = mlflow.pyfunc.load_model("models:/k3-pruned/1")
     np.testing.assert_allclose(served.predict(raw), expected, atol=1e-5)
     assert client.get_model_version("k3-pruned", "1").tags["source_keras"] == keras.__version__
+    assert client.get_logged_model(result.model_id).tags["source_keras"] == keras.__version__
     # and the registered Keras 3 model is a starting point again, raw pixels and all
     again = pipeline.run(config.replace(model="models:/k3-pruned/1", final_sparsity=0.95),
                          experiment_name="object")
