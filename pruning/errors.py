@@ -22,3 +22,7 @@ class TrackingError(UserError):
 class Unavailable(Exception):
     """A server the command needs (tracking server, study database) stopped answering for
     longer than the retries: one line and exit code 3, never taken for bad input."""
+
+
+class StorageUnavailable(Unavailable):
+    """The study's database (or the proxy in front of it) stayed unreachable."""

@@ -11,7 +11,7 @@ from pruning.console import say
 from pruning.errors import ConfigError, UserError
 from pruning.experiment.progress import Progress
 from pruning.studies import search_space
-from pruning.studies.configs import SensitivityConfig, SweepConfig, TuneConfig
+from pruning.studies.configs import ProxyConfig, SensitivityConfig, SweepConfig, TuneConfig
 
 EXIT_NOTHING_TO_SHOW = 1  # a study with no completed trial
 
@@ -180,5 +180,14 @@ def runs(args) -> int:
     return 0
 
 
+def storage_proxy(args) -> int:
+    proxy = ProxyConfig.from_dict({k: v for k, v in vars(args).items()
+                                   if k in ProxyConfig.__dataclass_fields__})
+    from pruning.studies import proxy as proxying
+
+    proxying.serve(proxy.storage, proxy.host, proxy.port, proxy.threads, proxy.pool_size, say)
+    return 0
+
+
 COMMANDS = {"run": run, "tune": tune, "sweep": sweep, "sensitivity": sensitivity,
-            "report": report, "runs": runs}
+            "report": report, "runs": runs, "storage-proxy": storage_proxy}

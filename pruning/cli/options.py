@@ -13,7 +13,7 @@ from pruning.config import ExperimentConfig, recipes
 from pruning.config.checks import SEED_MAX
 from pruning.errors import ConfigError
 from pruning.studies import search_space
-from pruning.studies.configs import SensitivityConfig, SweepConfig, TuneConfig
+from pruning.studies.configs import ProxyConfig, SensitivityConfig, SweepConfig, TuneConfig
 
 
 # How `--help` groups the experiment's flags, in this order (a test checks that every
@@ -140,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
                       "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current folder)")
     _add_verbose(runs)
+    proxy = sub.add_parser(
+        "storage-proxy", help="serve an Optuna study database to many tuning workers "
+        "through Optuna's gRPC storage proxy",
+        description="Optuna's gRPC storage proxy in front of one database: workers run "
+        "`pruning tune --storage grpc://HOST:PORT` and hold no database connection; the "
+        "proxy holds a fixed pool. Stop it with SIGTERM or Ctrl-C; restart it at will.")
+    _add_config_flags(proxy, ProxyConfig, "proxy")
+    _add_verbose(proxy)
     return parser
 
 

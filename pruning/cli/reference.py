@@ -5,7 +5,7 @@ import dataclasses
 
 from pruning.cli.mlproject import COMMAND_FLAGS, MAIN_FLAGS
 from pruning.config import ExperimentConfig
-from pruning.studies.configs import SensitivityConfig, SweepConfig, TuneConfig
+from pruning.studies.configs import ProxyConfig, SensitivityConfig, SweepConfig, TuneConfig
 
 SECTIONS = ((ExperimentConfig, "Experiment parameters",
              "`pruning run` (MLproject `main`), and the base of `tune`, `sweep` and "
@@ -14,7 +14,10 @@ SECTIONS = ((ExperimentConfig, "Experiment parameters",
              "a recipe's `[tune]` table sets them too."),
             (SweepConfig, "`pruning sweep` (MLproject `sweep`)", "A recipe's `[sweep]` table "
              "sets them too."),
-            (SensitivityConfig, "`pruning sensitivity` (MLproject `sensitivity`)", ""))
+            (SensitivityConfig, "`pruning sensitivity` (MLproject `sensitivity`)", ""),
+            (ProxyConfig, "`pruning storage-proxy`", "Optuna's gRPC storage proxy in front "
+             "of one study database; workers reach it with `--storage grpc://HOST:PORT` "
+             "(docs/team.md). It takes only these flags and `--verbose`."))
 
 
 EMPTY = '""'

@@ -10,7 +10,7 @@ from pathlib import Path
 from pruning.errors import ConfigError
 from pruning.config.fields import Conversions, check_fields
 from pruning.config.fields import declare as _f
-from pruning.studies import search_space
+from pruning.studies import search_space, storage_urls
 from pruning.studies.methods import METHODS
 
 
@@ -28,8 +28,10 @@ class TuneConfig(Conversions):
     timeout: float = _f(0.0, "stop starting trials after this many seconds; 0: no limit")
     study_name: str = _f("", "Optuna study name; the same name and storage resume it; "
                              "empty: <model>-<dataset>-<objective>")
-    storage: str = _f("", "Optuna storage: sqlite:///f.db, postgresql://..., or a journal "
-                          "file path ending in .log; empty: optuna.db beside the MLflow store")
+    storage: str = _f("", "Optuna storage: sqlite:///f.db, postgresql://..., a journal "
+                          "file path ending in .log, or grpc://HOST:PORT (an Optuna storage "
+                          "proxy in front of a database, for many workers: pruning "
+                          "storage-proxy); empty: optuna.db beside the MLflow store")
     objective: str = _f("accuracy", "accuracy: maximise validation accuracy at the target "
                                     "sparsity; pareto: accuracy against pareto_metric",
                         ("accuracy", "pareto"))
@@ -50,7 +52,8 @@ class TuneConfig(Conversions):
                                      "NAME=int|float:LOW:HIGH[:log], NAME=cat:A|B, or "
                                      "NAME=off; --search adds entries to it")
     heartbeat_interval: int = _f(30, "seconds between a running trial's heartbeats (RDB "
-                                     "storages); a trial silent for grace_period is failed")
+                                     "and grpc storages); a trial silent for grace_period "
+                                     "is failed")
     grace_period: int = _f(90, "seconds without heartbeat after which a trial counts as lost")
     max_retry: int = _f(1, "times a lost (heartbeat-stale) trial is re-queued")
 
@@ -66,10 +69,40 @@ class TuneConfig(Conversions):
             raise ConfigError("trial_pruner", "trial_pruner must be none with objective=pareto "
                               "(Optuna cannot stop multi-objective trials early)")
         search_space.parse(self.search)
+        if self.storage:
+            storage_urls.kind_of(self.storage)
         if self.storage.endswith(".log") and "://" not in self.storage \
                 and not Path(self.storage).expanduser().absolute().parent.is_dir():
             raise ConfigError("storage", f"storage={self.storage!r}: the folder of this "
                               "journal file does not exist; create it or choose another path")
+
+
+@dataclass(frozen=True)
+class ProxyConfig(Conversions):
+    """Optuna's gRPC storage proxy in front of one database: workers hold a gRPC channel
+    each, the proxy a bounded pool of database connections."""
+    storage: str = _f("", "the database the proxy serves: postgresql://..., mysql://... "
+                          "or sqlite:///f.db (Optuna's proxy does not serve journal files)")
+    host: str = _f("localhost", "address to listen on; 0.0.0.0 to serve other machines "
+                                "(the proxy has no authentication: a private network only)")
+    port: int = _f(13000, "port to listen on")
+    threads: int = _f(16, "requests served at once (they share the pool's connections)")
+    pool_size: int = _f(8, "database connections the proxy keeps open (SQLAlchemy pool), "
+                           "whatever the number of workers")
+
+    def __post_init__(self):
+        check_fields(self)
+        if not self.storage:
+            raise ConfigError("storage", "storage: give the database the proxy serves, e.g. "
+                              "postgresql+psycopg://USER:PASSWORD@HOST:5432/optuna")
+        if storage_urls.kind_of(self.storage) != "rdb":
+            raise ConfigError("storage", f"storage={self.storage!r}: the proxy serves a "
+                              "database (postgresql://..., mysql://..., sqlite:///f.db)")
+        if not 0 < self.port < 65536:
+            raise ConfigError("port", f"port={self.port} must be in 1..65535")
+        for name in ("threads", "pool_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, f"{name}={getattr(self, name)} must be >= 1")
 
 
 @dataclass(frozen=True)

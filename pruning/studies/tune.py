@@ -19,6 +19,7 @@ import optuna
 from pruning.config import ExperimentConfig
 from pruning.errors import UserError
 from pruning.experiment import describe, pipeline
+from pruning.observers import stop_if_asked
 from pruning.registry import Registry
 from pruning.sparsity import schedules
 from pruning.studies import opening, search_space, storages, trials, workers
@@ -87,6 +88,9 @@ def _progress(start: float, print_line):
                    + f"  ({time.time() - start:.0f} s)"
                    + (f"\n  {trial.user_attrs['error']}" if trial.state == TrialState.FAIL
                       and "error" in trial.user_attrs else ""))
+        # A stop that landed where Python drops it (a gc callback, a __del__) after the
+        # trial's last epoch: the trial is told, and the worker stops before the next.
+        stop_if_asked()
     return callback
 
 
@@ -145,8 +149,8 @@ def run_study(base: ExperimentConfig, tune: TuneConfig, experiment_name: str | N
         progress = _progress(time.time(), print_line)
 
         def optimize(n_trials, timeout=None):
-            study.optimize(objective, n_trials=n_trials, timeout=timeout,
-                           catch=(UserError, TrainingDiverged), callbacks=[progress])
+            workers.optimize(study, objective, n_trials, timeout, (UserError, TrainingDiverged),
+                             [progress], print_line, tune.grace_period)
 
         with optuna_quiet(), _requeue_on_interrupt(study, tune, print_line):
             optimize(tune.n_trials, tune.timeout or None)

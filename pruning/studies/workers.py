@@ -22,7 +22,8 @@ import numpy as np
 import optuna
 
 TrialState = optuna.trial.TrialState
-SWEEP_POLL_SECONDS = 2  # how often a leaving worker looks at trials of silent workers
+SWEEP_POLL_SECONDS = 2
+LOST_BY_OTHERS = "Cannot tell a FAIL trial"  # Optuna, when another worker failed it  # how often a leaving worker looks at trials of silent workers
 
 
 @contextlib.contextmanager
@@ -79,6 +80,38 @@ def requeue(study: optuna.Study, number: int, max_retry: int) -> bool:
     with _stable():
         optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, trial)
     return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) > before
+
+
+def optimize(study: optuna.Study, objective, n_trials: int, timeout, catch, callbacks, say,
+             grace_period: int) -> None:
+    """`study.optimize`, going on when another worker failed one of this worker's trials
+    as lost (silent for grace_period: the storage was away longer than that). Optuna then
+    refuses to tell the trial; its retry is queued by the other worker's callback."""
+    told = []
+    left = n_trials
+    while left > 0:
+        before = len(told)
+        try:
+            study.optimize(objective, n_trials=left, timeout=timeout, catch=catch,
+                           callbacks=[lambda study, trial: told.append(trial.number),
+                                      *callbacks])
+            return
+        except (ValueError, AssertionError) as e:
+            if not _lost_by_others(e):
+                raise
+            say(f"a trial of this worker was failed by another one as lost (no heartbeat "
+                f"for {grace_period} s): its retry is queued")
+            left -= len(told) - before + 1
+
+
+def _lost_by_others(error: BaseException | None) -> bool:
+    """Optuna's refusal to tell the trial, or what its bookkeeping raises on top of it
+    (an AssertionError "Should not reach." when the objective had returned)."""
+    while error is not None:
+        if isinstance(error, ValueError) and str(error).startswith(LOST_BY_OTHERS):
+            return True
+        error = error.__context__
+    return False
 
 
 def sweep_up(study: optuna.Study, run_waiting, orphaned, wait_limit: float, say) -> None:

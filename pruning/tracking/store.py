@@ -15,7 +15,7 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from pruning.errors import TrackingError
+from pruning.errors import TrackingError, UserError
 from pruning.console import say
 from pruning.tracking import outage
 
@@ -119,10 +119,13 @@ def _sqlite_init_lock(uri: str):
 
 def retry(call, attempts: int = 3, pause: float = 1.0):
     """Workers started together on a new sqlite store race to create its tables; the
-    loser's error is transient, so try again before calling the store unusable."""
+    loser's error is transient, so try again before calling the store unusable. Bad
+    input is not transient: it is raised at once."""
     for attempt in range(attempts):
         try:
             return call()
+        except UserError:
+            raise
         except Exception:
             if attempt == attempts - 1:
                 raise

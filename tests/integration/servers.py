@@ -73,6 +73,12 @@ class Postgres:
     def restart(self) -> None:
         self._ctl("-m", "fast", "restart")
 
+    def down_for(self, seconds: float) -> None:
+        """Stopped, then started again on its port: long enough that a call meets it gone."""
+        self._ctl("-m", "fast", "stop")
+        time.sleep(seconds)
+        self.start()
+
     def stop(self) -> None:
         self._ctl("-m", "fast", "stop")
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -134,3 +140,41 @@ class MlflowServer:
         """Server-side errors in its log (5xx answers and tracebacks)."""
         text = self.log.read_text(errors="replace")
         return text.count("Traceback") + text.count('" 500 ')
+
+
+class StorageProxy:
+    """`pruning storage-proxy` in front of `storage`, on a fixed loopback port so that a
+    restart comes back where the workers look for it."""
+
+    def __init__(self, storage: str, log: Path, pool_size: int = 4):
+        self.storage, self.log, self.pool_size = storage, log, pool_size
+        self.port = free_port()
+        self.url = f"grpc://127.0.0.1:{self.port}"
+        self.proc = None
+        self.start()
+
+    def start(self, timeout: float = 60) -> None:
+        cmd = [sys.executable, "-m", "pruning", "storage-proxy", "--storage", self.storage,
+               "--host", "127.0.0.1", "--port", str(self.port),
+               "--pool-size", str(self.pool_size)]
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"storage proxy exited: {self.log.read_text()[-2000:]}")
+            if _listening(self.port):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"storage proxy did not listen in {timeout} s")
+
+    def stop(self) -> int:
+        """SIGTERM, as Kubernetes stops a pod; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode

@@ -14,6 +14,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
+from .trials import wait_for_running_trial
 from .servers import MlflowServer, Postgres
 
 TrialState = optuna.trial.TrialState
@@ -31,12 +32,16 @@ def team(tmp_path_factory):
     (folder / "artifacts").mkdir()
     pg = Postgres()
     server = MlflowServer(pg.url("mlflow"), folder / "artifacts")
+    # One engine for the test's own reads of the study (a URL per poll: a pool per poll).
+    database = optuna.storages.RDBStorage(
+        pg.url("optuna"), engine_kwargs={"pool_size": 1, "pool_pre_ping": True})
     team = type("Team", (), dict(pg=pg, server=server, folder=folder,
-                                 storage=pg.url("optuna")))
+                                 storage=pg.url("optuna"), database=database))
     mlflow.set_tracking_uri(server.url)
     try:
         yield team
     finally:
+        database.engine.dispose()
         mlflow.set_tracking_uri(None)
         server.stop()
         pg.stop()
@@ -85,21 +90,11 @@ def _runs(experiment, role=None):
 
 
 def _trials(team, study):
-    return optuna.load_study(study_name=study, storage=team.storage).trials
+    return optuna.load_study(study_name=study, storage=team.database).trials
 
 
 def _wait_for_running_trial(team, study, timeout=300):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        time.sleep(0.5)
-        try:
-            running = [t for t in _trials(team, study) if t.state == TrialState.RUNNING
-                       and "mlflow_run_id" in t.user_attrs]
-        except KeyError:  # the study does not exist yet
-            continue
-        if running:
-            return running[0]
-    raise AssertionError("no trial started")
+    return wait_for_running_trial(lambda: _trials(team, study), timeout)
 
 
 def _assert_failed_and_rerun(team, study, victim):
@@ -187,7 +182,8 @@ def test_killed_worker_trial_is_failed_closed_and_rerun_by_another(team, experim
 
 def test_sigterm_to_one_worker_leaves_the_study_to_the_others(team, experiment):
     study = f"term-{experiment}"
-    stopped = _worker(team, experiment, study, 1, "--search", "retrain_epochs=int:150:151")
+    # Long enough to be still training when the other worker has loaded TensorFlow.
+    stopped = _worker(team, experiment, study, 1, "--search", "retrain_epochs=int:600:601")
     victim = _wait_for_running_trial(team, study)
     other = _worker(team, experiment, study, 3, "--search", "retrain_epochs=int:1:2")
     deadline = time.time() + 120

@@ -7,7 +7,7 @@ import sqlalchemy.exc
 
 from pruning import cli
 from pruning.studies import search_space
-from pruning.studies import storages
+from pruning.studies import storage_urls, storages
 from pruning.studies import workers
 from pruning.config import ExperimentConfig
 from pruning.studies.configs import DEFAULT_SEARCH
@@ -63,6 +63,27 @@ def test_requeue_queues_a_failed_trial_once(tmp_path):
     assert not workers.requeue(study, retry.number, max_retry=1)  # retries used up
 
 
+def test_a_worker_goes_on_when_another_failed_its_trial_as_lost(tmp_path):
+    study = optuna.create_study(study_name="lost", storage=f"sqlite:///{tmp_path / 'l.db'}")
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0, 1)
+        if trial.number == 1:  # what another worker's stale-trial check does meanwhile
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        return x
+
+    said, seen = [], []
+    workers.optimize(study, objective, 3, None, (), [lambda s, t: seen.append(t.number)],
+                     said.append, grace_period=90)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL,
+                                               TrialState.COMPLETE]
+    assert seen == [0, 2]  # this worker's 3 trials, one of them lost
+    assert said == ["a trial of this worker was failed by another one as lost (no heartbeat "
+                    "for 90 s): its retry is queued"]
+    with pytest.raises(IndexError):  # other errors are not swallowed
+        workers.optimize(study, lambda t: [][1], 1, None, (), [], said.append, 90)
+
+
 def test_default_search_space_is_valid_on_tiny_data():
     base = ExperimentConfig(dataset="synthetic", batch_size=64, frequency=1)
     dims = search_space.parse(DEFAULT_SEARCH, base, mask_updates=4)
@@ -90,7 +111,7 @@ def test_only_a_lost_connection_is_retried():
 
 def test_unknown_storage_lists_the_valid_ones():
     with pytest.raises(ConfigError, match="sqlite:///FILE, postgresql://"):
-        storages.kind_of("redis://localhost")
+        storage_urls.kind_of("redis://localhost")
 
 
 def test_study_with_no_completed_trial_exits_non_zero_and_says_why(store, tmp_path, capsys):
