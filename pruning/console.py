@@ -16,6 +16,11 @@ import sys
 import threading
 import warnings
 
+def percent(share: float) -> str:
+    """0.9 -> '90%', 0.973 -> '97.3%': a recipe at 97.3% is not named 97%."""
+    return f"{share * 100:.1f}".removesuffix(".0") + "%"
+
+
 def say(text: str) -> None:
     """One of the package's own lines: on stderr, so that a command's stdout holds only its
     results and where to find the run."""

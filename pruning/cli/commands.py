@@ -7,10 +7,11 @@ from __future__ import annotations
 from pruning.cli.options import config_from_args, parse_seeds
 from pruning.config import preflight
 from pruning.config.checks import timed_granularities
-from pruning.console import say
+from pruning.console import percent, say
 from pruning.errors import ConfigError, UserError
 from pruning.experiment.progress import Progress
 from pruning.studies import search_space
+from pruning.studies.methods import METHODS
 from pruning.studies.configs import ProxyConfig, SensitivityConfig, SweepConfig, TuneConfig
 
 EXIT_NOTHING_TO_SHOW = 1  # a study with no completed trial
@@ -19,8 +20,8 @@ EXIT_NOTHING_TO_SHOW = 1  # a study with no completed trial
 def _announce(config, what: str) -> None:
     """The first line, before TensorFlow loads: what is about to run, from which recipe."""
     initial, final = config.sparsity_targets()
-    say(f"pruning {what}: {config.model} on {config.dataset}, {initial:.0%} -> {final:.0%} "
-        f"of {config.share_of()} ({config.dense_epochs} dense + {config.retrain_epochs} pruning epochs), "
+    say(f"pruning {what}: {config.model} on {config.dataset}, {percent(initial)} -> "
+        f"{percent(final)} of {config.share_of()} ({config.dense_epochs} dense + {config.retrain_epochs} pruning epochs), "
         f"recipe {config.recipe}; loading TensorFlow")
 
 
@@ -28,9 +29,6 @@ def _announce(config, what: str) -> None:
 def run(args) -> int:
     config = config_from_args(args)
     seeds = parse_seeds(args.seeds)
-    if seeds and args.register_model:
-        raise UserError("register_model: a run over seeds ships one model per seed; register "
-                        "one of them with a run of that seed (--seed N, without --seeds)")
     if args.no_tracking and args.register_model:
         raise UserError("register_model: --no-tracking logs nothing, so there is no model to "
                         "register; drop one of the two")
@@ -42,15 +40,17 @@ def run(args) -> int:
     tracking_args = dict(experiment_name=args.experiment_name, tracking_uri=args.tracking_uri)
     if seeds:
         _, stats, run_id = seeds_module.run_seeds(config, seeds, not args.no_tracking, Progress,
-                                                  checked=checked, **tracking_args)
+                                                  checked=checked,
+                                                  register_model=args.register_model,
+                                                  **tracking_args)
         print(seeds_module.line(seeds, stats))
     else:
         result = pipeline.run(config, checked=checked, tracking=not args.no_tracking,
                                 observers=[Progress(config)], register_model=args.register_model,
                                 **tracking_args)
         print(describe.result_line(result.config, result.metrics))
-        if result.registered:
-            print(f"registered as `{result.registered}`")
+        if result.registration:
+            print(result.registration)
         run_id = result.run_id
     if run_id:
         from pruning import tracking
@@ -97,6 +97,11 @@ def tune(args) -> int:
 
 def sweep(args) -> int:
     base, sweep_config = config_from_args(args), config_from_args(args, SweepConfig)
+    at_once = [m for m in sweep_config.method_list() if not METHODS.get(m).gradual]
+    if base.sparsity_block and at_once:
+        raise ConfigError("sparsity_block", f"sparsity_block={base.sparsity_block!r}: tfmot "
+                          f"prunes blocks while retraining only; methods {','.join(at_once)} "
+                          "prune single weights at once: sweep with methods=gradual")
     preflight.check(base, window="gradual" in sweep_config.method_list())
     _announce(base, f"sweep ({sweep_config.methods} at {sweep_config.sparsities}) of")
     from pruning import tracking
@@ -116,6 +121,9 @@ def sensitivity(args) -> int:
         raise UserError("register_model: a sensitivity analysis ships no model; register one "
                         "with `pruning run` by its curves")
     base = config_from_args(args)
+    if base.sparsity_block:
+        raise ConfigError("sparsity_block", f"sparsity_block={base.sparsity_block!r}: a "
+                          "sensitivity analysis prunes single weights at once; leave it empty")
     if base.reads_curves():
         base = base.replace(sparsity_distribution="uniform")  # the curves measure layers alone
     analysis_config = config_from_args(args, SensitivityConfig)

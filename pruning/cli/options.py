@@ -24,7 +24,7 @@ HELP_GROUPS = (
     ("schedule: when and how much", (
         "schedule", "initial_sparsity", "final_sparsity", "power", "frequency",
         "mask_updates", "begin_step", "end_step", "begin_fraction", "end_fraction",
-        "sparsity_distribution", "sensitivity", "sparsity_m_by_n")),
+        "sparsity_distribution", "sensitivity", "sparsity_m_by_n", "sparsity_block")),
     ("granularity: what is removed", (
         "granularity", "pruning_policy", "prune_output", "channel_score", "channel_multiple",
         "residual_blocks_removed", "finetune_rebuilt")),
@@ -73,8 +73,9 @@ def _add_tracking_flags(parser: argparse.ArgumentParser) -> None:
     tracking.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
                           "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current folder)")
     tracking.add_argument("--register-model", metavar="NAME", help="register the shipped "
-                        "model (a sweep's best point, a study's best trial) as a new version "
-                        "of NAME in the MLflow Model Registry")
+                        "model (each seed's, a sweep's best point, a study's best trial) as a "
+                        "new version of NAME in the MLflow Model Registry; the alias champion "
+                        "moves to it when it beats the champion's validation accuracy")
     _add_verbose(parser)
 
 

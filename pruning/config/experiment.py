@@ -131,6 +131,10 @@ class ExperimentConfig(Conversions):
     sparsity_m_by_n: str = _f("", "M,N: tfmot M-by-N structured pruning, M zeros in every N "
                                   "consecutive input weights (e.g. 2,4: 50%), in place of "
                                   "initial/final_sparsity; empty: unstructured")
+    sparsity_block: str = _f("", "R,C: tfmot block sparsity, weights kept or pruned in R x C "
+                                 "blocks of each kernel (Dense: R consecutive inputs of C "
+                                 "units, e.g. 4,1); gzip codes a block's place once, so a "
+                                 "file holds more weights per byte; empty: single weights")
     distill_weight: float = _f(0.0, "distillation from the dense model while pruning: the "
                                     "share of the retraining loss that follows its softened "
                                     "outputs (0: labels only; 1: the dense model only)")
@@ -199,6 +203,19 @@ class ExperimentConfig(Conversions):
             raise ConfigError("sparsity_m_by_n", f"sparsity_m_by_n={self.sparsity_m_by_n!r} "
                               "must be M,N with 0 < M < N (e.g. 2,4), or empty")
         return m, n
+
+    def block(self) -> tuple[int, int]:
+        """sparsity_block as tfmot's block_size: (R, C); (1, 1) for single weights."""
+        if not self.sparsity_block:
+            return 1, 1
+        try:
+            rows, cols = (int(v) for v in self.sparsity_block.split(","))
+        except ValueError:
+            rows = cols = 0
+        if rows < 1 or cols < 1:
+            raise ConfigError("sparsity_block", f"sparsity_block={self.sparsity_block!r} must be "
+                              "R,C with whole numbers >= 1 (e.g. 4,1), or empty")
+        return rows, cols
 
     def share_of(self) -> str:
         """What initial/final_sparsity are shares of, in words."""

@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 
+from pruning.console import percent
 from pruning.sparsity import masks
 from pruning.figures import plots
 from pruning.sparsity import schedules
@@ -51,9 +52,10 @@ def run_name(config) -> str:
     shared = "" if config.sparsity_distribution == "uniform" else f"-{config.sparsity_distribution}"
     taught = f"-kd{config.distill_weight:g}" if config.distill_weight else ""
     codes = f"-c{config.clusters}" if config.clusters else ""
+    blocks = f"-b{config.sparsity_block.replace(',', 'x')}" if config.sparsity_block else ""
     return (f"{_what(config)}-{config.pruned_by().name_part(config)}"
-            f"{config.initial_sparsity:.0%}to{config.final_sparsity:.0%}{shared}{taught}"
-            f"{_dropout(config)}{codes}")
+            f"{percent(config.initial_sparsity)}to{percent(config.final_sparsity)}{shared}{blocks}"
+            f"{taught}{_dropout(config)}{codes}")
 
 
 def _dropout(config) -> str:
@@ -131,7 +133,7 @@ def summary(config, metrics, title: str | None = None, inputs: str | None = None
     m = metrics
     initial, final = config.sparsity_targets()
     how = (f"{config.sparsity_m_by_n.replace(',', ':')} structured" if config.m_by_n()
-           else f"{config.schedule} {initial:.0%} -> {final:.0%}")
+           else f"{config.schedule} {percent(initial)} -> {percent(final)}")
     how = config.pruned_by().how(config, how)
     lines = [f"**{title or run_name(config)}**: {config.model} on {config.dataset}, {how} over "
              f"retraining steps {config.begin_step}-{config.end_step} (policy "

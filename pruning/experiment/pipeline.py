@@ -56,6 +56,7 @@ class Result:
     pruned_model: object = field(default=None, repr=False)  # the shipped tf_keras.Model
     model_id: str | None = None  # the logged model, when one was kept
     registered: str | None = None  # NAME/VERSION in the Model Registry, when registered
+    registration: str | None = None  # what was registered and where `champion` is, in a sentence
 
 
 def pretrain_key(config: ExperimentConfig, data_digest: str, model_digest: str) -> str:
@@ -139,12 +140,14 @@ def run(config: ExperimentConfig, tracking: bool = True, observers=(),
         if result.model_id:  # the model's page says where it came from, as the run's does
             mlt.tag_model(result.model_id, start.lineage)
         if register_model and result.model_id:
-            version = mlt.register(result.model_id, register_model, result.metrics,
-                                   describe.summary(result.config, result.metrics, title,
-                                                    splits.form),
-                                   tags={"pruned_from": config.model, **start.lineage})
-            mlt.set_tags(run_id, {"registered_model": f"{register_model}/{version}"})
-            result.registered = f"{register_model}/{version}"
+            crowned = mlt.contend(result.model_id, register_model, result.metrics,
+                                  describe.summary(result.config, result.metrics, title,
+                                                   splits.form), splits.dataset_digest,
+                                  tags={"pruned_from": config.model, "data_digest": splits.digest,
+                                        "seed": str(config.seed), **start.lineage})
+            mlt.set_tags(run_id, {"registered_model": crowned.label})
+            result.registered = f"{crowned.name}/{crowned.version}"
+            result.registration = crowned.why
         return result
 
 

@@ -52,7 +52,8 @@ def wrap_for_pruning(dense_model, config, window: schedules.Window):
         return tfmot.sparsity.keras.prune_low_magnitude(
             copy, pruning_schedule=build_schedule(config.schedule, *config.sparsity_targets(), config.power,
                                             window),
-            pruning_policy=policies.of(config, copy), sparsity_m_by_n=config.m_by_n())
+            pruning_policy=policies.of(config, copy), sparsity_m_by_n=config.m_by_n(),
+            block_size=config.block())
     # One schedule per layer, each with its own share of the model-wide targets (a layer
     # left dense is still wrapped, at 0%, so masks and metrics cover the same layers as
     # uniform). clone_model hands the copy's layers, with their weights, to the wrapper.
@@ -63,7 +64,8 @@ def wrap_for_pruning(dense_model, config, window: schedules.Window):
             return layer
         initial, final = targets[layer.name]
         schedule = build_schedule(config.schedule, initial, final, config.power, window)
-        return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+        return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule,
+                                                        block_size=config.block())
 
     return keras.models.clone_model(copy, clone_function=wrap)
 

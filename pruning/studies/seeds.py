@@ -3,7 +3,9 @@
 is seen next to the spread it sits in.
 
 Seeds share nothing but the config: `seed` is part of the dense model's key, so each
-child trains (or finds in the cache) its own dense model, split and data order.
+child trains (or finds in the cache) its own dense model, split and data order. With
+`register_model`, every seed's model is a version and `champion` goes to the one best on
+validation (each seed contends in turn, by the registry's one rule).
 """
 from __future__ import annotations
 
@@ -65,7 +67,7 @@ def line(seeds: tuple[int, ...], stats: dict[str, float]) -> str:
 
 def run_seeds(config, seeds: tuple[int, ...], tracking: bool = True, progress=None,
               experiment_name: str | None = None, tracking_uri: str | None = None,
-              checked=None, print_line=print):
+              checked=None, print_line=print, register_model: str | None = None):
     """Run `config` once per seed. Returns (per-seed results, summary, parent run id)."""
     def one(seed: int, parent: str | None):
         seeded = config.replace(seed=seed)
@@ -75,8 +77,11 @@ def run_seeds(config, seeds: tuple[int, ...], tracking: bool = True, progress=No
                                 parent_run_id=parent,
                                 name=f"{describe.run_name(seeded)}-seed{seed}",
                                 model_name=f"{describe.model_name(seeded)}-seed{seed}",
-                                checked=checked if seed == config.seed else None)
+                                checked=checked if seed == config.seed else None,
+                                register_model=register_model)
         print_line(f"seed {seed}: " + describe.result_line(result.config, result.metrics))
+        if result.registration:
+            print_line(f"seed {seed}: {result.registration}")
         return result
 
     if not tracking:
@@ -93,5 +98,8 @@ def run_seeds(config, seeds: tuple[int, ...], tracking: bool = True, progress=No
         text = table(seeds, per_seed, [r.run_id for r in results])
         mlt.log_results(parent, stats, {"n_seeds": len(seeds)})
         mlt.log_text(parent, text, "seeds.md")
-        mlt.set_note(parent, f"{name}: {line(seeds, stats)}\n\n{text}")
+        registered = "".join(f"- seed {s}: {r.registration}\n" for s, r in zip(seeds, results)
+                             if r.registration)
+        mlt.set_note(parent, f"{name}: {line(seeds, stats)}\n\n{text}"
+                     + (f"\n{registered}" if registered else ""))
     return results, stats, parent

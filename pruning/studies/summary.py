@@ -72,8 +72,7 @@ def summarize(study, base, tune, parent, url, mlt, splits, dense,
             crowned = champion.crown(best, register_model, dense, splits, parent, mlt,
                                      "\n".join(note))
             registered = crowned.why
-            tags["registered_model"] = (f"{register_model}/{crowned.version}"
-                                        + (f"@{mlt.CHAMPION}" if crowned.moved else ""))
+            tags["registered_model"] = crowned.label
             note.append(f"- {crowned.why}")
     elif complete:
         front = study.best_trials

@@ -6,6 +6,7 @@
 - `reports`: finished runs read back, the report run.
 - `cache`: the dense-model cache and its claims (pre-training runs).
 - `models`: the shipped model (loads anywhere, see `serving`), its metrics, the registry.
+- `champion`: the registry alias every registration contends for, on validation accuracy.
 - `sources`: a model to start from, fetched by its MLflow URI.
 - `studies`: one parent run per Optuna study, shared by its workers.
 - `masks_file`: the file a mask snapshot is logged as.
@@ -15,6 +16,7 @@
 Nothing here imports TensorFlow at import time: `pruning report` reads runs without it.
 """
 from pruning.tracking.cache import find_pretrained, pretrain_run
+from pruning.tracking.champion import contend
 from pruning.tracking.heartbeat import fail_stale, stale_runs
 from pruning.tracking.models import (CHAMPION, alias_tags, load_pyfunc, log_model,
                                      log_model_metrics,
@@ -32,7 +34,7 @@ from pruning.tracking.store import (check_store, latest_experiment, retry, run_l
 from pruning.tracking.studies import (default_optuna_storage, mark_lost, run_is_stale,
                                       study_run, study_worker)
 
-__all__ = ["CHAMPION", "alias_tags", "NOTE", "ROLE", "RunObserver", "check_store", "child_run", "default_optuna_storage", "download",
+__all__ = ["CHAMPION", "alias_tags", "contend", "NOTE", "ROLE", "RunObserver", "check_store", "child_run", "default_optuna_storage", "download",
            "experiment_run", "fail_run", "find_pretrained", "finished_runs", "load_pyfunc",
            "log_dataset", "log_bytes", "log_figures", "log_history", "log_model",
            "log_model_metrics", "log_report", "log_results", "log_text", "mark_lost",

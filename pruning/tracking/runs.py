@@ -24,7 +24,7 @@ from pruning.observers import Observer
 from pruning.tracking import background, outage
 from pruning.tracking import masks_file
 from pruning.tracking.heartbeat import beating
-from pruning.tracking.store import current_experiment_id
+from pruning.tracking.store import current_experiment_id, retry
 
 # Tag telling what a run is: experiment (also each tuning trial), pretrain, study,
 # study_worker, sweep, sweep_point or report.
@@ -216,7 +216,10 @@ def log_dataset(splits):
         source = splits.source if os.path.exists(splits.source) else None
         dataset = mlflow.data.from_numpy(x, targets=y, source=source, digest=splits.digest,
                                          name=f"{splits.name}-{context}")
-        mlflow.log_input(dataset, context=context)
+        # Workers starting together in a new experiment insert the same dataset at once,
+        # and the server refuses the second insert (unique key); once it exists, logging
+        # it again links the run to it, so the loser retries.
+        retry(lambda: mlflow.log_input(dataset, context=context))
     return dataset
 
 

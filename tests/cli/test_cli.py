@@ -45,7 +45,6 @@ def _all_runs():
     (["--recipe", "nope"], "unknown recipe 'nope'"),
     (["--seeds", "0,x"], "seeds='0,x': give whole numbers separated by commas"),
     (["--seeds", "1,1"], "seeds='1,1': a seed is listed twice"),
-    (["--seeds", "0,1", "--register-model", "m"], "register_model: a run over seeds"),
 ])
 @pytest.mark.fast
 def test_bad_input_exits_2_with_one_message_and_no_run(store, capsys, argv, fragment):

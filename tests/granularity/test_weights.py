@@ -39,6 +39,48 @@ def test_m_by_n_replaces_the_schedule_targets():
     assert ExperimentConfig(final_sparsity=0.8).sparsity_targets() == (0.5, 0.8)
 
 
+@pytest.mark.parametrize("distribution", ["uniform", "erk"])
+def test_blocks_are_kept_or_pruned_whole(distribution):
+    config = ExperimentConfig(**SMALL, sparsity_block="4,1", final_sparsity=0.75,
+                              sparsity_distribution=distribution)
+    result = pipeline.run(config, tracking=False)
+    for name in ("fc1", "fc2"):
+        kernel = result.pruned_model.get_layer(name).kernel.numpy()  # (inputs, units)
+        blocks = (kernel.T.reshape(kernel.shape[1], -1, 4) != 0).sum(axis=-1)
+        assert set(np.unique(blocks)) <= {0, 4}  # 4 consecutive inputs of a unit: all or none
+        assert (blocks == 0).any()
+    assert result.metrics["sparsity"] == pytest.approx(0.75, abs=0.02)
+
+
+@pytest.mark.fast
+def test_blocks_are_in_the_run_name():
+    config = ExperimentConfig(sparsity_block="4,1", final_sparsity=0.973, clusters=8)
+    assert describe.run_name(config) == "mlp-mnist-50%to97.3%-b4x1-c8"
+
+
+@pytest.mark.parametrize("given, message", [
+    (dict(sparsity_block="4"), "must be R,C with whole numbers >= 1"),
+    (dict(sparsity_block="0,1"), "must be R,C with whole numbers >= 1"),
+    (dict(sparsity_block="4,1", sparsity_m_by_n="2,4"), "needs granularity=weight and no"),
+    (dict(sparsity_block="4,1", granularity="unit"), "needs granularity=weight and no"),
+])
+def test_block_spellings_are_checked(given, message):
+    with pytest.raises(ConfigError, match=message):
+        ExperimentConfig(**given)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("argv, message", [
+    (["sweep", "--methods", "gradual,weight"], "methods weight prune single weights at once"),
+    (["sensitivity"], "a sensitivity analysis prunes single weights at once"),
+])
+def test_blocks_are_refused_where_pruning_is_at_once(argv, message, capsys):
+    argv = [*argv, "--dataset", "synthetic", "--sparsity-block", "4,1"]
+    assert cli.main(argv) == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sparsity_block='4,1'" in err[0] and message in err[0]
+
+
 def test_xnnpack_layout_matches_keras_mobilenetv2():
     config = ExperimentConfig(model="mobilenetv2", alpha=0.35, input_size=64)
     stock = models.build("mobilenetv2", (32, 32, 3), 10, config)

@@ -61,7 +61,7 @@ def test_registry_versions_are_tagged_with_what_they_cost(registered):
     assert "test_accuracy" in versions[1].tags and "size_reduction" in versions[1].tags
     assert "test accuracy" in versions[0].description
     run = client.get_run(first.run_id)
-    assert run.data.tags["registered_model"] == "tiny/1"
+    assert run.data.tags["registered_model"] == "tiny/1@champion"
     files = {f.path for f in client.list_artifacts(first.run_id)}
     assert "model_int8.tflite" in files
 

@@ -102,7 +102,7 @@ def test_registered_model_to_pruned_registered_model(store, trained):
     assert run.data.tags["source_model_version"] == "tiny/1"
     assert run.data.tags["source_model_id"] == info.model_id
     assert [m.model_id for m in run.inputs.model_inputs] == [info.model_id]
-    assert run.data.tags["registered_model"] == "tiny-pruned/1"
+    assert run.data.tags["registered_model"] == "tiny-pruned/1@champion"
     version = client.get_model_version("tiny-pruned", "1")
     assert version.tags["pruned_from"] == "models:/tiny@champion"
     assert version.tags["source_model_version"] == "tiny/1"

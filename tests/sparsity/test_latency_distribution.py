@@ -7,6 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pruning import cli
+from pruning.console import percent
 from pruning.sparsity import distributions
 from pruning.sparsity import curves as sensitivity_curves
 from pruning.config import ExperimentConfig
@@ -108,7 +109,7 @@ def test_a_timed_channel_analysis_feeds_a_run_pruned_for_latency(store, capsys):
                      f"runs:/{run_id}/sensitivity.json", "--initial-sparsity", "0",
                      "--final-sparsity", str(target)]) == 0
     err = capsys.readouterr().err
-    assert f"0% -> {target:.0%} of the dense int8 latency (" in err
+    assert f"0% -> {percent(target)} of the dense int8 latency (" in err
     assert f"(latency share targeted {target:.3f})" in err  # not a share of channels
     (pruned,) = client.search_runs([client.get_experiment_by_name("lat").experiment_id],
                                    "params.sparsity_distribution = 'latency'")
@@ -118,7 +119,7 @@ def test_a_timed_channel_analysis_feeds_a_run_pruned_for_latency(store, capsys):
         assert kept == pytest.approx(s, abs=0.05)
     assert any(s > 0 for s in expected.values())
     note = pruned.data.tags["mlflow.note.content"]
-    assert (f"whole channels removed, polynomial_decay 0% -> {target:.0%} of the dense int8 "
+    assert (f"whole channels removed, polynomial_decay 0% -> {percent(target)} of the dense int8 "
             "latency (as the curves' groups pruned alone add up)") in note
 
 

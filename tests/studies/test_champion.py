@@ -4,7 +4,8 @@ from mlflow.tracking import MlflowClient
 
 from pruning import cli
 from pruning.config import ExperimentConfig
-from pruning.studies import champion, trials, tune
+from pruning.studies import trials, tune
+from pruning.tracking.champion import decide
 from pruning.studies.configs import TuneConfig
 
 BASE = dict(dataset="synthetic", pretrain_epochs=1, retrain_epochs=2, batch_size=64,
@@ -14,14 +15,14 @@ BASE = dict(dataset="synthetic", pretrain_epochs=1, retrain_epochs=2, batch_size
 @pytest.mark.fast
 @pytest.mark.parametrize("current, value, digest, moves, why", [
     (None, 0.5, "d", True, "no champion yet"),
-    ({"final_val_accuracy": "0.9", "data_digest": "d"}, 0.95, "d", True, "beats"),
-    ({"final_val_accuracy": "0.9", "data_digest": "d"}, 0.9, "d", False, "does not beat"),
-    ({"final_val_accuracy": "0.9", "data_digest": "d"}, 0.8, "d", False, "does not beat"),
-    ({"final_val_accuracy": "0.5", "data_digest": "other"}, 0.9, "d", False, "other data"),
+    ({"final_val_accuracy": "0.9", "dataset_digest": "d"}, 0.95, "d", True, "beats"),
+    ({"final_val_accuracy": "0.9", "dataset_digest": "d"}, 0.9, "d", False, "does not beat"),
+    ({"final_val_accuracy": "0.9", "dataset_digest": "d"}, 0.8, "d", False, "does not beat"),
+    ({"final_val_accuracy": "0.5", "dataset_digest": "other"}, 0.9, "d", False, "other data"),
 ])
 def test_the_alias_moves_only_for_a_better_model_on_the_same_data(current, value, digest,
                                                                   moves, why):
-    moved, reason = champion.decide(current, value, digest)
+    moved, reason = decide(current, value, digest)
     assert moved is moves and why in reason
 
 

@@ -76,3 +76,25 @@ def test_run_over_seeds_nests_one_run_per_seed_under_a_parent(store, capsys, tmp
     assert f"| 5 (run `{by_seed[5].info.run_id[:8]}`)" in text and "| mean +- std |" in text
     assert "over seeds 0,5: test accuracy" in out and "seed 5: test accuracy" in out
 
+
+
+@pytest.mark.fast
+def test_run_over_seeds_registers_every_seed_and_crowns_the_best_on_validation(store, capsys):
+    argv = ["run", *TINY, "--seeds", "0,1", "--experiment-name", "s", "--register-model", "m"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    client = MlflowClient()
+    versions = client.search_model_versions("name='m'")
+    assert sorted(v.tags["seed"] for v in versions) == ["0", "1"]
+    # one dataset, two splits: comparable on validation, each seed its own split
+    assert len({v.tags["dataset_digest"] for v in versions}) == 1
+    assert len({v.tags["data_digest"] for v in versions}) == 2
+    # strictly better moves the alias: among equals the first seed keeps it
+    best = max(versions, key=lambda v: (float(v.tags["final_val_accuracy"]), -int(v.version)))
+    assert client.get_model_version_by_alias("m", "champion").version == best.version
+    assert "seed 0: registered as `m` version 1; alias `champion` moved to it: no champion yet" \
+        in out
+    runs = client.search_runs([client.get_experiment_by_name("s").experiment_id])
+    parent = next(r for r in runs if r.data.tags.get("pruning.role") == "seeds")
+    assert "- seed 1: registered as `m` version 2; alias `champion`" in \
+        parent.data.tags["mlflow.note.content"]
