@@ -76,10 +76,9 @@ def validate(config) -> None:
                           f"begin_fraction={config.begin_fraction}, "
                           f"end_fraction={config.end_fraction}")
     config.m_by_n()  # validates the spelling
-    if config.block() != (1, 1) and (config.m_by_n() or config.granularity != "weight"):
-        raise ConfigError("sparsity_block", f"sparsity_block={config.sparsity_block!r} prunes "
-                          "single weights in blocks: it needs granularity=weight and no "
-                          "sparsity_m_by_n; leave it empty")
+    if config.block() != (1, 1) and config.m_by_n():
+        raise ConfigError("sparsity_block", f"sparsity_block={config.sparsity_block!r}: tfmot "
+                          "prunes in blocks or M-by-N, not both; leave one empty")
     if config.sparsity_distribution != "uniform" and (config.sparsity_m_by_n
                                                      or config.pruning_policy == "xnnpack"):
         # M-by-N fixes every layer at M/N, and tfmot applies the XNNPACK policy to the

@@ -29,6 +29,7 @@ class Channels(Granularity):
     def check_config(self, config) -> None:
         for option, wrong, why in (
                 ("sparsity_m_by_n", bool(config.sparsity_m_by_n), "M-by-N gates weights"),
+                ("sparsity_block", bool(config.sparsity_block), "blocks are of weights"),
                 ("pruning_policy", config.pruning_policy == "xnnpack",
                  "xnnpack is tfmot's weight policy; use all or pointwise"),
                 ("prune_output", config.prune_output, "an output unit is a class")):

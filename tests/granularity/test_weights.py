@@ -61,8 +61,8 @@ def test_blocks_are_in_the_run_name():
 @pytest.mark.parametrize("given, message", [
     (dict(sparsity_block="4"), "must be R,C with whole numbers >= 1"),
     (dict(sparsity_block="0,1"), "must be R,C with whole numbers >= 1"),
-    (dict(sparsity_block="4,1", sparsity_m_by_n="2,4"), "needs granularity=weight and no"),
-    (dict(sparsity_block="4,1", granularity="unit"), "needs granularity=weight and no"),
+    (dict(sparsity_block="4,1", sparsity_m_by_n="2,4"), "in blocks or M-by-N, not both"),
+    (dict(sparsity_block="4,1", granularity="unit"), "needs granularity=weight, not 'unit'"),
 ])
 def test_block_spellings_are_checked(given, message):
     with pytest.raises(ConfigError, match=message):
