@@ -7,8 +7,7 @@ took, over N runs of one store (the dense model trained once, then from the cach
         --granularity channel --final-sparsity 0.5 --pretrain-epochs 2 --retrain-epochs 2
 
 Prints each run's ratio and latency-step seconds (from the latency status line to the
-next one: the int8 test accuracy is timed in it too), then the ratio's spread around
-its median.
+next one), then the ratio's spread around its median.
 """
 import argparse
 import statistics

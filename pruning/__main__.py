@@ -1,3 +1,3 @@
-from pruning.cli import main
+from pruning.cli.main import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

@@ -5,8 +5,14 @@ layer saves dense models to its cache with it, shipping measures file sizes with
 """
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
+
+# tf_keras marks a model while it writes it as HDF5 (`use_legacy_config`, set then
+# deleted): two saves of one model at once, e.g. the dense model measured on a thread
+# while it is cached, break each other. One save at a time.
+_SAVING = threading.Lock()
 
 
 def save_h5(model, path: Path) -> int:
@@ -14,7 +20,7 @@ def save_h5(model, path: Path) -> int:
 
     HDF5, not the .keras zip: one plain file whose size is the weights' size.
     """
-    with warnings.catch_warnings():
+    with _SAVING, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")
         model.save(path, include_optimizer=False, save_format="h5")
     return path.stat().st_size

@@ -34,8 +34,16 @@ def run(args) -> int:
                         "register; drop one of the two")
     checked = preflight.check(config)
     _announce(config, "run" + (f" over seeds {args.seeds}" if seeds else ""))
-    from pruning.experiment import describe, pipeline
+    from pruning import tracking
+    from pruning.experiment import describe
+
+    opening = None if args.no_tracking else tracking.open_meanwhile(
+        args.experiment_name, args.tracking_uri, describe.experiment_name(config))
+    from pruning.experiment import pipeline
     from pruning.studies import seeds as seeds_module
+
+    if opening:
+        opening.join()
 
     tracking_args = dict(experiment_name=args.experiment_name, tracking_uri=args.tracking_uri)
     if seeds:
@@ -53,8 +61,6 @@ def run(args) -> int:
             print(result.registration)
         run_id = result.run_id
     if run_id:
-        from pruning import tracking
-
         print(tracking.where_to_look(run_id))
     return 0
 

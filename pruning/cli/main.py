@@ -2,6 +2,7 @@
 an exit code (bad input 2, a server gone 3, interrupted 130)."""
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -45,5 +46,17 @@ def main(argv=None) -> int:
         return EXIT_INTERRUPTED
 
 
+def entry() -> int:
+    """The process's entry point (`pruning`, `python -m pruning`): main, then a quick exit.
+
+    Why gc.freeze: after the last line, Python's finalisation walks every object
+    TensorFlow created in its garbage collections, ~2 s of a run here (docs/benchmarks.md),
+    and the memory goes back to the system anyway. Frozen objects are skipped; atexit
+    handlers still run. Not in `main`, which tests and Python callers call in-process."""
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry())

@@ -178,6 +178,7 @@ def _execute(config, splits, window, start, recorder, observers, outputs: Output
     recorder.start(config, splits)
     dense, dense_history, dense_metrics, pretrain_run_id = _dense_model(
         config, splits, start, recorder, observers)
+    dense_side = measure.dense_side_meanwhile(dense, splits, config, outputs.export)
     pruned = config.pruned_by().prune(
         dense, splits, config, window, [*recorder.observers, *observers],
         step_offset=len(dense_history))
@@ -198,8 +199,8 @@ def _execute(config, splits, window, start, recorder, observers, outputs: Output
             step_offset=len(dense_history) + len(retrain_history))
         metrics["qat_sparsity"] = policies.sparsity_metrics(
             policies.prunable_kernels(qat, config))["sparsity"]
-    costs, tflite_int8 = measure.costs(dense, shipped, qat, splits, config, outputs.export,
-                                       outputs.latency,
+    costs, tflite_int8 = measure.costs(dense_side.result(), shipped, qat, splits, config,
+                                       outputs.export, outputs.latency,
                                        lambda text: tell(observers, text))
     metrics.update(costs)
     history = dense_history + retrain_history

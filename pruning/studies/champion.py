@@ -38,7 +38,8 @@ def _shipped(model_id: str, dense, splits, config, run_id: str, mlt) -> dict[str
         path, _ = mlt.download_keras_model(f"models:/{model_id}", tmp)
         model = model_checks.load_keras_file(Path(path), f"model=models:/{model_id}")
     test = training.evaluate(model, splits.x_test, splits.y_test, config.batch_size)
-    costs, tflite_int8 = measure.costs(dense, model, None, splits, config, convert=True)
+    costs, tflite_int8 = measure.costs(measure.dense_side(dense, splits, config, True),
+                                       model, None, splits, config, convert=True)
     metrics = {"test_accuracy": test["accuracy"], "test_loss": test["loss"], **costs}
     mlt.log_bytes(run_id, tflite_int8, "model_int8.tflite")
     mlt.log_model_metrics(run_id, model_id, metrics, step=0)

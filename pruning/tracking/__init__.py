@@ -29,7 +29,7 @@ from pruning.tracking.runs import (NOTE, ROLE, RunObserver, child_run, download,
                                    log_figures, log_history, log_results, log_text, run_tags,
                                    set_note, set_tags)
 from pruning.tracking.sources import download_keras_model, log_model_input
-from pruning.tracking.store import (check_store, latest_experiment, retry, run_link,
+from pruning.tracking.store import (check_store, latest_experiment, open_meanwhile, retry, run_link,
                                     where_to_look)
 from pruning.tracking.studies import (default_optuna_storage, mark_lost, run_is_stale,
                                       study_run, study_worker)
@@ -38,7 +38,7 @@ __all__ = ["CHAMPION", "alias_tags", "contend", "NOTE", "ROLE", "RunObserver", "
            "experiment_run", "fail_run", "find_pretrained", "finished_runs", "load_pyfunc",
            "log_dataset", "log_bytes", "log_figures", "log_history", "log_model",
            "log_model_metrics", "log_report", "log_results", "log_text", "mark_lost",
-           "model_id_of", "model_metrics", "pretrain_run", "register", "retry", "run_link", "run_tags",
+           "model_id_of", "model_metrics", "open_meanwhile", "pretrain_run", "register", "retry", "run_link", "run_tags",
            "latest_experiment", "set_model_note", "set_note", "set_tags", "study_run", "study_worker", "where_to_look", "ServerUnreachable",
            "fail_stale", "stale_runs", "run_is_stale", "experiment_id", "download_keras_model",
            "log_model_input", "tag_model"]

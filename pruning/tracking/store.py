@@ -1,7 +1,8 @@
 """Where runs go, and how a person gets to them.
 
 - `check_store` fails fast (one message, no run) on an unusable tracking URI and
-  tags the experiment as model training, so the MLflow UI shows its training view.
+  tags the experiment as model training, so the MLflow UI shows its training view;
+  `open_meanwhile` starts it on a thread while the caller loads TensorFlow.
 - `run_link` / `where_to_look` give the full URL of a run (or experiment), or for a
   local store the exact `mlflow ui` command and the URL it will serve.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -55,6 +57,23 @@ def check_store(experiment_name: str | None = None, tracking_uri: str | None = N
             # Default. Now it exists, the second call activates it.
             mlflow.set_experiment(experiment_name)
     mark_training(current_experiment_id())
+
+
+def open_meanwhile(experiment_name: str | None = None, tracking_uri: str | None = None,
+                   default: str | None = None) -> threading.Thread:
+    """check_store on a thread, for a local sqlite store: MLflow creates a new one's
+    tables in ~2 s (its migrations), time that then passes while the caller imports
+    TensorFlow. The caller joins the thread, then calls check_store itself (quick now),
+    which reports any error; this thread only drops them."""
+    def quietly():
+        with contextlib.suppress(Exception):
+            check_store(experiment_name, tracking_uri, default)
+
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    thread = threading.Thread(target=quietly if uri.startswith("sqlite:///") else None,
+                              name="pruning-store", daemon=True)
+    thread.start()
+    return thread
 
 
 def chosen_elsewhere() -> bool:

@@ -59,3 +59,31 @@ def test_sigterm_right_after_the_last_epoch_keeps_every_epoch(store, tmp_path):
     masks = {f.path for f in client.list_artifacts(run.info.run_id, "masks")}
     assert {"masks/epoch_0002.npz", "masks/epoch_0003.npz", "masks/epoch_0004.npz",
             "masks/final.npz"} <= masks
+
+
+def test_a_flush_does_not_wait_out_mlflows_queue_timeout(store):
+    # Unbuffered, MLflow's queue thread noticed a flush only when its 1 s `get` timed
+    # out: each flush waited 0-1 s. Buffered (set by this package), it returns at once.
+    from mlflow.environment_variables import MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS
+
+    assert MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS.get() == background.BUFFER_SECONDS
+    import mlflow
+
+    with mlflow.start_run() as run:
+        began = time.perf_counter()
+        for step in range(8):
+            MlflowClient().log_batch(run.info.run_id, metrics=[
+                mlflow.entities.Metric("loss", 1.0 / (step + 1), 0, step)], synchronous=False)
+            background.flush()
+        elapsed = time.perf_counter() - began
+    steps = [m.step for m in MlflowClient().get_metric_history(run.info.run_id, "loss")]
+    assert sorted(steps) == list(range(8))
+    assert elapsed < 2.0, f"8 flushes took {elapsed:.1f} s (unbuffered: ~4 s)"
+
+
+def test_a_users_own_buffering_wins():
+    code = ("import os; os.environ['MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS'] = '5'\n"
+            "from pruning.tracking import background\n"
+            "print(os.environ['MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "5", out.stderr[-1000:]
