@@ -29,6 +29,8 @@ class DenseSide:
 
 
 def dense_side(dense, splits, config, convert: bool) -> DenseSide:
+    """The dense model's HDF5 sizes, multiply-adds and parameters; with `convert` also
+    its float and int8 TFLite files (calibrated as every run's)."""
     with tempfile.TemporaryDirectory() as tmp:
         _, size, gzipped = export.file_sizes(dense, Path(tmp), "dense")
     metrics = {"dense_model_bytes": float(size), "dense_model_bytes_gzip": float(gzipped),
@@ -41,8 +43,9 @@ def dense_side(dense, splits, config, convert: bool) -> DenseSide:
 
 def dense_side_meanwhile(dense, splits, config, convert: bool) -> Future:
     """dense_side on a thread of its own. Why: converting and gzipping the dense model
-    took ~1.5 s of every run's end; training leaves part of a core idle (an MLP's epoch
-    runs on ~1.4 of 2), and the converter and zlib release the GIL."""
+    was a good part of every run's end (docs/benchmarks.md); training leaves part of a
+    core idle (an MLP's epoch runs on ~1.4 of 2), and the converter and zlib release the
+    GIL."""
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pruning-dense-side")
     future = worker.submit(dense_side, dense, splits, config, convert)
     worker.shutdown(wait=False)  # the thread ends with its one task

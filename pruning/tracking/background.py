@@ -20,7 +20,7 @@ from mlflow.environment_variables import MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS
 
 # Why buffer: unbuffered, MLflow's queue thread blocks in `queue.get(timeout=1)` and only
 # then sees a flush's stop signal, so every flush (each run's end, and MLflow's own at
-# set_terminated) waited up to 1 s: 4 s of a main job's run here. Buffered, the thread
+# set_terminated) waited up to 1 s (docs/benchmarks.md: a run's cost). Buffered, the thread
 # waits on the stop event itself and a flush returns at once; the metrics of the last
 # BUFFER_SECONDS go out together, one batch. A user's own setting wins.
 BUFFER_SECONDS = 1  # whole seconds (MLflow parses an int)

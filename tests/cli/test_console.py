@@ -29,11 +29,15 @@ def test_library_banners_are_noise_and_results_are_not():
     assert not console.NOISE.search("[retrain 3/10] loss 0.2100 acc 0.9300 val_acc 0.9200")
 
 
-def test_the_process_entry_point_freezes_the_heap_before_python_finalises():
+def test_the_process_entry_point_freezes_the_heap_after_a_clean_exit_only():
     # Python's finalisation collects over every object TensorFlow made (~2 s a run);
-    # frozen objects are skipped. Checked on a bad-input exit: the path is the same.
-    code = ("import gc, sys\nfrom pruning.cli.main import entry\n"
-            "sys.argv = ['pruning', 'run', '--final-sparsity', '2']\n"
-            "code = entry()\nprint(code, gc.get_freeze_count() > 0)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.stdout.split()[-2:] == ["2", "True"], out.stderr[-1000:]
+    # frozen objects are skipped. After an interruption the collection must run: it is
+    # what stops the threads of a training cut short.
+    code = ("import gc, sys\nfrom pruning.cli import commands\nfrom pruning.cli.main import entry\n"
+            "commands.COMMANDS['run'] = lambda args: int(sys.argv[-1])\n"
+            "sys.argv = ['pruning', 'run', '--seed', sys.argv[-1]]\n"
+            "print(entry(), gc.get_freeze_count() > 0)")
+    for exit_code, frozen in (("0", "True"), ("130", "False")):
+        out = subprocess.run([sys.executable, "-c", code, exit_code], capture_output=True,
+                             text=True)
+        assert out.stdout.split()[-2:] == [exit_code, frozen], out.stderr[-1000:]
