@@ -52,9 +52,10 @@ def entry() -> int:
     Why gc.freeze: after the last line, Python's finalisation walks every object
     TensorFlow created in its garbage collections, ~2 s of a run here (docs/benchmarks.md),
     and the memory goes back to the system anyway. Frozen objects are skipped; atexit
-    handlers still run. Only after a clean exit: an interrupted training leaves tf.data
-    iterators whose threads still run, and only the collection stops them before
-    TensorFlow's own teardown (a worker stopped by SIGTERM once aborted without it).
+    handlers still run. Only after a clean exit: an interrupted training may leave tf.data
+    iterators whose threads still run, which the collection stops before TensorFlow's
+    own teardown (a worker stopped by SIGTERM aborted once with the freeze; not
+    reproduced, so the freeze is kept away from that path).
     Not in `main`, which tests and Python callers call in-process."""
     code = main()
     if code == 0:
