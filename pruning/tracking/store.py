@@ -60,18 +60,19 @@ def check_store(experiment_name: str | None = None, tracking_uri: str | None = N
 
 
 def open_meanwhile(experiment_name: str | None = None, tracking_uri: str | None = None,
-                   default: str | None = None) -> threading.Thread:
-    """check_store on a thread, for a local sqlite store: MLflow creates a new one's
-    tables in ~2 s (its migrations), time that then passes while the caller imports
-    TensorFlow. The caller joins the thread, then calls check_store itself (quick now),
-    which reports any error; this thread only drops them."""
+                   default: str | None = None) -> threading.Thread | None:
+    """check_store on a thread, for a local sqlite store (None for any other): MLflow
+    creates a new one's tables in ~2 s (its migrations), time that then passes while the
+    caller imports TensorFlow. The caller joins the thread, then calls check_store itself
+    (quick now), which reports any error; this thread only drops them."""
+    if not (tracking_uri or mlflow.get_tracking_uri()).startswith("sqlite:///"):
+        return None
+
     def quietly():
         with contextlib.suppress(Exception):
             check_store(experiment_name, tracking_uri, default)
 
-    uri = tracking_uri or mlflow.get_tracking_uri()
-    thread = threading.Thread(target=quietly if uri.startswith("sqlite:///") else None,
-                              name="pruning-store", daemon=True)
+    thread = threading.Thread(target=quietly, name="pruning-store", daemon=True)
     thread.start()
     return thread
 
