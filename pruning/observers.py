@@ -36,6 +36,15 @@ def stop_if_asked() -> None:
         raise KeyboardInterrupt(f"signal {_stop_signal}")
 
 
+def interrupted(error: BaseException) -> bool:
+    """Whether `error` ended the work because a stop was asked: Ctrl-C, or any error raised
+    after a stop signal arrived. The handler's KeyboardInterrupt lands wherever the main
+    thread is, and a library may turn it into its own error on the way out (a database
+    driver cancelling the query it interrupted, then failing the commit): that is still
+    the stop, and the run ends KILLED, not FAILED."""
+    return isinstance(error, KeyboardInterrupt) or _stop_signal is not None
+
+
 def tell(observers, text: str) -> None:
     """`text` to the observers that take a status (any object may be an observer)."""
     stop_if_asked()

@@ -41,7 +41,9 @@ def main(argv=None) -> int:
     except Unavailable as e:
         say(f"pruning: error: {e}")
         return EXIT_UNAVAILABLE
-    except KeyboardInterrupt:
+    except BaseException as e:
+        if not observers.interrupted(e):
+            raise
         say("pruning: interrupted; the run is marked KILLED")
         return EXIT_INTERRUPTED
 

@@ -11,7 +11,7 @@ import optuna
 
 from pruning.config import ExperimentConfig
 from pruning.experiment import describe, pipeline
-from pruning.observers import Observer
+from pruning.observers import Observer, interrupted
 from pruning.studies import search_space
 from pruning.studies.summary import SECOND_OBJECTIVE
 from pruning.training import TrainingDiverged
@@ -111,7 +111,8 @@ def make_objective(study, base, tune, dims, parent_run_id, mlt):
             raise
         except BaseException as e:  # recorded for the progress line; Optuna records it FAIL
             trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:500])
-            if not isinstance(e, Exception) or isinstance(e, mlt.ServerUnreachable):
+            if interrupted(e) or not isinstance(e, Exception) \
+                    or isinstance(e, mlt.ServerUnreachable):
                 trial.set_user_attr("interrupted", True)  # not the trial's fault: re-queued
             if isinstance(e, mlt.ServerUnreachable):
                 state = None  # no server to tell

@@ -20,7 +20,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from pruning.errors import TrackingError
-from pruning.observers import Observer
+from pruning.observers import Observer, interrupted
 from pruning.tracking import background, outage
 from pruning.tracking import masks_file
 from pruning.tracking.heartbeat import beating
@@ -83,12 +83,12 @@ class RunObserver(Observer):
 
 def _record_error(client: MlflowClient, run_id: str, error: BaseException) -> str:
     """Keep why a run ended on the run itself; return its final status."""
-    interrupted = isinstance(error, KeyboardInterrupt)
+    stopped = interrupted(error)
     with contextlib.suppress(Exception):  # never hide the original error
         client.set_tag(run_id, "error", f"{type(error).__name__}: {error}"[:5000])
-        if not interrupted:
+        if not stopped:
             _log_bytes(client, run_id, traceback.format_exc().encode(), "error.txt")
-    return "KILLED" if interrupted else "FAILED"
+    return "KILLED" if stopped else "FAILED"
 
 
 def _sampling_seconds() -> float:

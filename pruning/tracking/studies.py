@@ -10,6 +10,7 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from pruning.observers import interrupted
 from pruning.tracking import background, outage
 from pruning.tracking.heartbeat import BEAT, Beater, is_stale, stale_seconds
 from pruning.tracking.runs import (ROLE, _give_up_if_unreachable, _log_params, _record_error, set_tags)
@@ -95,7 +96,7 @@ def study_worker(run_id: str):
     except BaseException as e:
         with outage.fail_fast(), contextlib.suppress(Exception):
             background.flush()  # what was logged is kept; the error is the one reported
-        status, error = ("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED"), e
+        status, error = ("KILLED" if interrupted(e) else "FAILED"), e
         _give_up_if_unreachable(run_id, e)  # and leave nothing to a server that is gone
         raise
     finally:

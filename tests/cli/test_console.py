@@ -41,3 +41,27 @@ def test_the_process_entry_point_freezes_the_heap_after_a_clean_exit_only():
         out = subprocess.run([sys.executable, "-c", code, exit_code], capture_output=True,
                              text=True)
         assert out.stdout.split()[-2:] == [exit_code, frozen], out.stderr[-1000:]
+
+
+def test_an_error_raised_after_a_stop_signal_exits_as_interrupted():
+    # The signal's KeyboardInterrupt can come out of a library as the library's own error
+    # (a database driver's failed commit): the process still says interrupted, exit 130.
+    # Without a stop, the same error is a crash: its traceback, exit 1.
+    code = ("import os, signal, sys\nfrom pruning.cli import commands\n"
+            "from pruning.cli.main import main\n"
+            "def run(args):\n"
+            "    try:\n"
+            "        if sys.argv[-1] == 'stop': os.kill(os.getpid(), signal.SIGTERM)\n"
+            "        raise KeyboardInterrupt\n"
+            "    except KeyboardInterrupt as e:\n"
+            "        raise RuntimeError('the commit failed') from e\n"
+            "commands.COMMANDS['run'] = run\n"
+            "sys.exit(main(['run']))")
+    stopped = subprocess.run([sys.executable, "-c", code, "stop"], capture_output=True,
+                             text=True)
+    assert stopped.returncode == 130, stopped.stderr[-1000:]
+    assert "interrupted" in stopped.stdout + stopped.stderr
+    crashed = subprocess.run([sys.executable, "-c", code, "crash"], capture_output=True,
+                             text=True)
+    assert crashed.returncode == 1
+    assert "RuntimeError: the commit failed" in crashed.stderr

@@ -1,9 +1,12 @@
 """The whole experiment against a real, temporary MLflow store."""
+import signal
+
 import mlflow
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pruning import observers
 from pruning.experiment import pipeline
 
 from tests.conftest import use_store
@@ -176,6 +179,32 @@ class FailAt:
 
     def mask_snapshot(self, step, masks, final):
         pass
+
+
+class StopTurnedIntoAnError:
+    """A stop signal during epoch 2 whose KeyboardInterrupt a library turns into its own
+    error, as a database driver does when it cancels the query the signal cut."""
+
+    def epoch_end(self, step, metrics):
+        if step == 2:
+            try:
+                observers.stop(signal.SIGTERM)
+            except KeyboardInterrupt as stop:
+                raise Boom("the commit failed") from stop
+
+    def mask_snapshot(self, step, masks, final):
+        pass
+
+
+def test_an_error_after_a_stop_signal_ends_the_run_killed(store, tiny, monkeypatch):
+    monkeypatch.setattr(observers, "_stop_signal", None)  # restored: later tests run on
+    with pytest.raises(Boom):
+        pipeline.run(tiny, observers=[StopTurnedIntoAnError()])
+    client = MlflowClient()
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                "tags.`pruning.role` = 'experiment'")
+    assert run.info.status == "KILLED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [0, 1, 2]
 
 
 @pytest.mark.parametrize("error,status", [(Boom("disk on fire"), "FAILED"),
