@@ -45,8 +45,10 @@ def use_store(folder):
     """A real, empty MLflow store (sqlite + local artifacts) in `folder`, for this process
     and the subprocesses it starts."""
     import mlflow
+    from pruning.tracking import new_store
 
     uri = f"sqlite:///{folder / 'mlflow.db'}"
+    new_store.create(folder / "mlflow.db")  # as the CLI makes one: MLflow's tables, copied
     mp = pytest.MonkeyPatch()
     mp.setenv("MLFLOW_TRACKING_URI", uri)
     mp.chdir(folder)  # artifacts land in folder/mlruns
@@ -61,6 +63,18 @@ def use_store(folder):
             mlflow.end_run()
         mlflow.set_tracking_uri(None)
         mp.undo()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def empty_store_cache(tmp_path_factory):
+    """Where the empty MLflow store that new stores copy is made (once a session, in
+    this process or the first subprocess to need it), rather than the user's cache."""
+    from pruning.tracking.new_store import CACHE_DIR
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv(CACHE_DIR, str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from pruning.errors import TrackingError, UserError
 from pruning.console import say
-from pruning.tracking import outage
+from pruning.tracking import new_store, outage
 
 # The MLflow 3 UI opens every experiment in its GenAI layout; this tag and the URL
 # parameter below switch it to the model-training view (the tag alone did not, in 3.17).
@@ -39,6 +39,8 @@ def check_store(experiment_name: str | None = None, tracking_uri: str | None = N
     uri = mlflow.get_tracking_uri()
     try:
         with _sqlite_init_lock(uri), outage.fail_fast(timeout=10):
+            if (path := new_store.sqlite_path(uri)) is not None:
+                new_store.create(path)  # a copy of MLflow's empty tables, not its migrations
             retry(lambda: MlflowClient().search_experiments(max_results=1))
     except Exception as e:  # any failure here means the store is unusable
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -61,9 +63,9 @@ def check_store(experiment_name: str | None = None, tracking_uri: str | None = N
 
 def open_meanwhile(experiment_name: str | None = None, tracking_uri: str | None = None,
                    default: str | None = None) -> threading.Thread | None:
-    """check_store on a thread, for a local sqlite store (None for any other): MLflow
-    creates a new one's tables in ~2 s (its migrations), time that then passes while the
-    caller imports TensorFlow. The caller joins the thread, then calls check_store itself
+    """check_store on a thread, for a local sqlite store (None for any other): opening
+    it (a new one's tables copied, or MLflow's migrations when the copy cannot be made)
+    takes time that then passes while the caller imports TensorFlow. The caller joins the thread, then calls check_store itself
     (quick now), which reports any error; this thread only drops them."""
     if not (tracking_uri or mlflow.get_tracking_uri()).startswith("sqlite:///"):
         return None
@@ -122,12 +124,12 @@ def mark_training(experiment_id: str) -> None:
 def _sqlite_init_lock(uri: str):
     """One process at a time creates a new sqlite store's tables: MLflow's migrations
     break a database that two workers start to create together."""
-    if not uri.startswith("sqlite:///"):
+    path = new_store.sqlite_path(uri)
+    if path is None:
         yield
         return
     import fcntl
 
-    path = Path(uri[len("sqlite:///"):])
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
