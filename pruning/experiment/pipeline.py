@@ -119,6 +119,7 @@ def run(config: ExperimentConfig, tracking: bool = True, observers=(),
     object (tf_keras or Keras 3) to start from, in place of `config.model`."""
     if model is not None:
         config = config.replace(model=model_sources.hand_over(model))
+    mlt.use_tracking_uri(tracking_uri)
     resolved, splits, window, start = prepare(config, checked)
     if not tracking:
         return _execute(resolved, splits, window, start, Offline(), list(observers), outputs)

@@ -11,6 +11,7 @@ from pruning.experiment import describe
 def open_store(base, experiment_name: str | None, tracking_uri: str | None, check=None):
     """(splits, starting point, the tracking layer) for `base`; `check(splits)` is the
     command's own check of its input, run before the store is touched."""
+    tracking.use_tracking_uri(tracking_uri)
     splits = data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)
     start, splits = pipeline.starting_point(base, splits)
     if check is not None:

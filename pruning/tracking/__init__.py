@@ -30,11 +30,11 @@ from pruning.tracking.runs import (NOTE, ROLE, RunObserver, child_run, download,
                                    set_note, set_tags)
 from pruning.tracking.sources import download_keras_model, log_model_input
 from pruning.tracking.store import (check_store, latest_experiment, open_meanwhile, retry, run_link,
-                                    where_to_look)
+                                    use_tracking_uri, where_to_look)
 from pruning.tracking.studies import (default_optuna_storage, mark_lost, run_is_stale,
                                       study_run, study_worker)
 
-__all__ = ["CHAMPION", "alias_tags", "contend", "NOTE", "ROLE", "RunObserver", "check_store", "child_run", "default_optuna_storage", "download",
+__all__ = ["CHAMPION", "alias_tags", "contend", "NOTE", "ROLE", "RunObserver", "check_store", "use_tracking_uri", "child_run", "default_optuna_storage", "download",
            "experiment_run", "fail_run", "find_pretrained", "finished_runs", "load_pyfunc",
            "log_dataset", "log_bytes", "log_figures", "log_history", "log_model",
            "log_model_metrics", "log_report", "log_results", "log_text", "mark_lost",

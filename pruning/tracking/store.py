@@ -28,6 +28,13 @@ TRAINING_VIEW = "workflowType=machine_learning"
 LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
 
 
+def use_tracking_uri(tracking_uri: str | None) -> None:
+    """The store the user named (`--tracking-uri`), for every read from now on: a starting
+    model given as runs:/ or models:/ is fetched before any run opens, from that store."""
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+
+
 def check_store(experiment_name: str | None = None, tracking_uri: str | None = None,
                 default: str | None = None) -> None:
     """Raise TrackingError unless the tracking store answers (no retries, short timeout).

@@ -122,6 +122,22 @@ def test_registered_model_to_pruned_registered_model(store, trained):
         result.metrics["dense_test_accuracy"], abs=1e-6)
 
 
+def test_a_starting_model_comes_from_the_store_named_by_tracking_uri(store, trained, tmp_path):
+    # The process's store is `store`; the model is in another one, named by --tracking-uri.
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere' / 'mlflow.db'}"
+    mlflow.set_tracking_uri(elsewhere)
+    mlflow.set_experiment("models")
+    with mlflow.start_run() as run:
+        mlflow.tensorflow.log_model(trained, name="model")
+    mlflow.set_tracking_uri(store)
+    mlflow.set_experiment("tests")
+    config = ExperimentConfig(model=f"runs:/{run.info.run_id}/model", **SMALL)
+    result = pipeline.run(config, tracking_uri=elsewhere, experiment_name="pruned",
+                          outputs=QUICK)
+    pruned = MlflowClient(tracking_uri=elsewhere).get_run(result.run_id)
+    assert pruned.data.tags["model_source"] == "mlflow"
+
+
 def _module(tmp_path, monkeypatch, source: str) -> str:
     """A builder module in a temporary folder, importable from the current folder."""
     name = f"user_models_{abs(hash(source)) % 10**8}"
