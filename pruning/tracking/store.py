@@ -70,10 +70,11 @@ def check_store(experiment_name: str | None = None, tracking_uri: str | None = N
 
 def open_meanwhile(experiment_name: str | None = None, tracking_uri: str | None = None,
                    default: str | None = None) -> threading.Thread | None:
-    """check_store on a thread, for a local sqlite store (None for any other): opening
-    it (a new one's tables copied, or MLflow's migrations when the copy cannot be made)
-    takes time that then passes while the caller imports TensorFlow. The caller joins the thread, then calls check_store itself
-    (quick now), which reports any error; this thread only drops them."""
+    """check_store on a thread, for a local sqlite store (None for any other): importing
+    MLflow's store and opening it (a new one copied, or migrated when the copy cannot be
+    made) take time that then passes while the caller imports TensorFlow. The caller
+    joins the thread, then calls check_store itself (quick now), which reports any
+    error; this thread only drops them."""
     if not (tracking_uri or mlflow.get_tracking_uri()).startswith("sqlite:///"):
         return None
 
