@@ -2,11 +2,12 @@
 
 Why: MLflow makes a new store's tables by running every schema migration since its
 first, CPU seconds that every run in a fresh store paid, and every test's store
-(docs/benchmarks.md, "What a run costs beyond training"). The empty tables depend only on MLflow's schema, so they are made
-once, by MLflow's own table creation, into a cache file, and copied. Nothing else is in
-it: MLflow adds its Default experiment, with this store's artifact root, when it first
-opens the copy, as it does after creating the tables itself. A file already at the
-store's path is never touched, and anything that goes wrong leaves the store to MLflow.
+(docs/benchmarks.md, "What a run costs beyond training"). The empty tables depend only
+on MLflow's schema, so they are made once, by MLflow's own table creation, into a cache
+file, and copied. Nothing else is in it: MLflow adds its Default experiment, with this
+store's artifact root, when it first opens the copy, as it does after creating the
+tables itself. A file already at the store's path is never touched, and anything that
+goes wrong leaves the store to MLflow.
 """
 from __future__ import annotations
 
