@@ -75,7 +75,7 @@ def open_meanwhile(experiment_name: str | None = None, tracking_uri: str | None 
     made) take time that then passes while the caller imports TensorFlow. The caller
     joins the thread, then calls check_store itself (quick now), which reports any
     error; this thread only drops them."""
-    if not (tracking_uri or mlflow.get_tracking_uri()).startswith("sqlite:///"):
+    if new_store.sqlite_path(tracking_uri or mlflow.get_tracking_uri()) is None:
         return None
 
     def quietly():
