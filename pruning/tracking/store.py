@@ -57,6 +57,8 @@ def check_store(experiment_name: str | None = None, tracking_uri: str | None = N
             "leave it unset for ./mlflow.db") from None
     if uri.startswith(("http://", "https://")):
         outage.report_retries(say)
+    else:
+        _refuse_a_servers_database(uri)
     experiment_name = experiment_name or (None if chosen_elsewhere() else default)
     if experiment_name:
         experiment = mlflow.set_experiment(experiment_name)
@@ -85,6 +87,21 @@ def open_meanwhile(experiment_name: str | None = None, tracking_uri: str | None 
     thread = threading.Thread(target=quietly, name="pruning-store", daemon=True)
     thread.start()
     return thread
+
+
+def _refuse_a_servers_database(uri: str) -> None:
+    """A store an `mlflow server` proxies artifacts for (`--artifacts-destination`) keeps
+    them at mlflow-artifacts:/ locations, which only that server can read or write: opened
+    through its database instead, the first cached model or logged file fails deep inside
+    MLflow. Refuse before any run starts, naming the way in."""
+    served = [e for e in MlflowClient().search_experiments(max_results=200)
+              if (e.artifact_location or "").startswith("mlflow-artifacts:")]
+    if served:
+        raise TrackingError(
+            f"tracking URI {uri!r} is the database of an MLflow server: its experiments "
+            f"(e.g. {served[0].name!r}) keep their artifacts at "
+            f"{served[0].artifact_location!r}, which only the server serves. Use the "
+            "server's URL (--tracking-uri http://host:port)")
 
 
 def chosen_elsewhere() -> bool:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from pruning import cli
+from pruning import cli, tracking
 from pruning.cli import mlproject, reference
 from pruning.config import ExperimentConfig
 from pruning.studies.configs import SweepConfig, TuneConfig
@@ -60,6 +60,19 @@ def test_bad_input_exits_2_with_one_message_and_no_run(store, capsys, argv, frag
 def test_unusable_tracking_uri_exits_2(store, capsys, uri):
     assert cli.main(["run", *TINY, "--tracking-uri", uri]) == cli.EXIT_BAD_INPUT
     assert f"tracking URI '{uri}' is unusable" in capsys.readouterr().err
+
+
+def test_a_servers_database_as_tracking_uri_exits_2_in_one_line(store, capsys, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'server.db'}"
+    tracking.check_store("x", uri)
+    MlflowClient(uri).create_experiment("team", artifact_location="mlflow-artifacts:/1")
+    capsys.readouterr()
+    assert cli.main(["run", *TINY, "--tracking-uri", uri]) == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip().splitlines()  # the announcement, then the error
+    assert len(err) == 2 and err[1].startswith("pruning: error:") and \
+        "database of an MLflow server" in err[1]
+    assert [r for r in MlflowClient(uri).search_runs(
+        [e.experiment_id for e in MlflowClient(uri).search_experiments()])] == []
 
 
 @pytest.mark.fast

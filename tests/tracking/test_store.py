@@ -21,3 +21,14 @@ def test_a_new_store_is_made_meanwhile_and_its_errors_left_to_check_store(store,
     assert not opening.is_alive()  # it dropped the error...
     with pytest.raises(TrackingError, match="unusable"):  # ...which the caller still gets
         tracking.check_store(None, bad)
+
+
+def test_a_servers_database_is_refused_with_the_way_in(tmp_path):
+    """Opened through its database, a store whose artifacts an `mlflow server` proxies
+    would fail at the first cached model or logged file: refused up front, by name."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking.check_store("plain", uri)  # local artifacts: fine
+    MlflowClient(uri).create_experiment("team", artifact_location="mlflow-artifacts:/1")
+    with pytest.raises(TrackingError, match=r"database of an MLflow server.*'team'.*"
+                                            r"mlflow-artifacts:/1.*--tracking-uri http"):
+        tracking.check_store("plain", uri)
