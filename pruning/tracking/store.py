@@ -41,8 +41,7 @@ def check_store(experiment_name: str | None = None, tracking_uri: str | None = N
     The experiment: `experiment_name`, else the one the environment or the Python caller
     chose (MLFLOW_EXPERIMENT_NAME/_ID, `mlflow run`, mlflow.set_experiment), else
     `default` (named for what it holds, never MLflow's Default)."""
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
+    use_tracking_uri(tracking_uri)
     uri = mlflow.get_tracking_uri()
     try:
         with _sqlite_init_lock(uri), outage.fail_fast(timeout=10):
