@@ -31,7 +31,7 @@ HELP_GROUPS = (
     ("training", (
         "pretrain_epochs", "pretrain_lr", "retrain_epochs", "retrain_lr",
         "retrain_dropout_scale", "lr_schedule", "weight_decay", "batch_size",
-        "distill_weight", "distill_temperature")),
+        "distill_weight", "distill_temperature", "teacher")),
     ("export and latency", (
         "qat_epochs", "qat_lr", "clusters", "cluster_epochs", "cluster_lr", "tflite_sparse",
         "int8_granularity", "calibration_samples", "latency_runs", "latency_window")),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from pruning.config import recipes
 from pruning.config.fields import check_fields
 from pruning.data import sources as data_sources
 from pruning.errors import ConfigError
@@ -75,6 +76,8 @@ def validate(config) -> None:
         raise ConfigError("end_fraction", "need 0 <= begin_fraction < end_fraction <= 1, got "
                           f"begin_fraction={config.begin_fraction}, "
                           f"end_fraction={config.end_fraction}")
+    if config.teacher:
+        _check_teacher(config)
     config.m_by_n()  # validates the spelling
     if config.block() != (1, 1) and config.m_by_n():
         raise ConfigError("sparsity_block", f"sparsity_block={config.sparsity_block!r}: tfmot "
@@ -118,3 +121,20 @@ def validate(config) -> None:
                               f"{config.end_step - config.begin_step} must be a multiple of "
                               f"frequency={config.frequency}, or final_sparsity is never "
                               "reached")
+
+
+def _check_teacher(config) -> None:
+    if not config.distill_weight:
+        raise ConfigError("teacher", f"teacher={config.teacher!r} teaches only through "
+                          "distillation: set distill_weight > 0")
+    if config.augment != "none":
+        # Its outputs are computed once, on the images as they are: a shifted image
+        # would be taught what the teacher said of the unshifted one.
+        raise ConfigError("teacher", f"teacher={config.teacher!r} with augment="
+                          f"{config.augment!r}: a teacher's outputs are computed once, on "
+                          "the training images as they are; allowed: augment none")
+    dataset = recipes.values_of(config.teacher, "teacher").get("dataset", config.dataset)
+    if dataset != config.dataset:
+        raise ConfigError("teacher", f"teacher={config.teacher!r} is a recipe for dataset "
+                          f"{dataset!r}, not {config.dataset!r}; allowed: a recipe for the "
+                          "run's dataset, or one that names none")

@@ -9,10 +9,11 @@ field names, so a parameter has one name everywhere.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from pruning.config import checks
+from pruning.config import checks, recipes
 from pruning.config.fields import DENSE, START, Conversions, read_file, with_role
 from pruning.config.fields import declare as _f
 from pruning.errors import ConfigError
@@ -135,11 +136,18 @@ class ExperimentConfig(Conversions):
                                  "blocks of each kernel (Dense: R consecutive inputs of C "
                                  "units, e.g. 4,1); gzip codes a block's place once, so a "
                                  "file holds more weights per byte; empty: single weights")
-    distill_weight: float = _f(0.0, "distillation from the dense model while pruning: the "
-                                    "share of the retraining loss that follows its softened "
-                                    "outputs (0: labels only; 1: the dense model only)")
+    distill_weight: float = _f(0.0, "distillation while pruning, from the dense model (or "
+                                    "the teacher): the share of the retraining loss that "
+                                    "follows its softened outputs (0: labels only; 1: the "
+                                    "teacher only)")
     distill_temperature: float = _f(4.0, "temperature T that softens both models' outputs "
                                          "for distillation (the soft term is scaled by T^2)")
+    teacher: str = _f("", "distil from the dense model of this recipe (a name in "
+                          "pruning/experiments, e.g. fashion_mnist_cnn, or a .toml file) "
+                          "instead of the model being pruned: trained on the same data, "
+                          "split and seed, cached in the store as dense models are; its "
+                          "outputs on the training images are computed once, so augment "
+                          "must be none; empty: the model being pruned")
     qat_epochs: int = _f(0, "epochs of pruning-preserving quantization-aware training after "
                             "pruning (tfmot Default8BitPrunePreserveQuantizeScheme); its int8 "
                             "TFLite is measured beside the post-training one; 0: none")
@@ -190,6 +198,19 @@ class ExperimentConfig(Conversions):
     @classmethod
     def start_fields(cls) -> tuple[str, ...]:
         return with_role(cls, START)
+
+    def teacher_config(self) -> "ExperimentConfig | None":
+        """The config whose dense model teaches (`teacher`): its recipe on this config's
+        data, split and seed, so that its outputs line up with these training images."""
+        if not self.teacher:
+            return None
+        # A recipe's [tune] and [sweep] tables, and its own teacher, are not its dense model's.
+        names = {f.name for f in dataclasses.fields(self)} - {"teacher"}
+        values = {k: v for k, v in recipes.values_of(self.teacher, "teacher").items()
+                  if k in names}
+        shared = {name: getattr(self, name)
+                  for name in ("dataset", "data_dir", "val_fraction", "seed")}
+        return ExperimentConfig.from_dict({**values, **shared, "recipe": self.teacher})
 
     def m_by_n(self) -> tuple[int, int] | None:
         """sparsity_m_by_n as tfmot takes it: (M, N), or None when unstructured."""

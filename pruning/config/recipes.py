@@ -34,6 +34,20 @@ def load(name: str) -> dict:
     return read_file(FOLDER / f"{name}.toml")
 
 
+def values_of(spec: str, parameter: str) -> dict:
+    """The values of a recipe named by `spec`, a recipe name or a .toml file (e.g. the
+    teacher's); errors name `parameter`."""
+    if spec.endswith(".toml"):
+        if not Path(spec).is_file():
+            raise ConfigError(parameter, f"{parameter}={spec!r}: no such file; allowed: a "
+                              ".toml recipe file or a recipe name")
+        return read_file(spec)
+    if spec not in names():
+        raise ConfigError(parameter, f"{parameter}={spec!r}: allowed a .toml file or a "
+                          "recipe: " + ", ".join(names()))
+    return load(spec)
+
+
 def starting_values(config_file: str | None, recipe: str, dataset: str, model: str) -> dict:
     """What a command starts from, beneath its flags: the config file if one is given,
     else the named recipe, else (auto) the pair's recipe, else nothing. The result names

@@ -32,6 +32,10 @@ class Splits:
     scaled: bool = True  # uint8 images divided by 255 (float data are used as they are)
     channel_added: bool = False  # grayscale (N, H, W) images given a channel axis
     images: bool = False  # the source gave uint8 images (not float features)
+    # A teacher's logits on x_train, row by row: distillation from outputs computed once
+    # (pruning.training.distillation), where a teacher in every step would cost more
+    # than the student it teaches.
+    teacher_outputs: np.ndarray | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -51,6 +51,8 @@ def run_name(config) -> str:
         return f"{_what(config)}-const{config.final_sparsity:.0%}"
     shared = "" if config.sparsity_distribution == "uniform" else f"-{config.sparsity_distribution}"
     taught = f"-kd{config.distill_weight:g}" if config.distill_weight else ""
+    if config.teacher:  # whose outputs it learnt from: e.g. -kd1-from-cnn
+        taught += f"-from-{short_name(config.teacher_config().model)}"
     codes = f"-c{config.clusters}" if config.clusters else ""
     blocks = f"-b{config.sparsity_block.replace(',', 'x')}" if config.sparsity_block else ""
     return (f"{_what(config)}-{config.pruned_by().name_part(config)}"
@@ -146,6 +148,10 @@ def summary(config, metrics, title: str | None = None, inputs: str | None = None
                         if "tflite_int8_test_accuracy" in m else ")"))
     lines.append(f"- validation accuracy {m['final_val_accuracy']:.4f}; "
                  + config.pruned_by().removed_line(config, m))
+    if "teacher_test_accuracy" in m:
+        lines.append(f"- distilled from the dense model of {config.teacher} (test accuracy "
+                     f"{m['teacher_test_accuracy']:.4f}, validation "
+                     f"{m['teacher_val_accuracy']:.4f})")
     if inputs:
         lines.append(f"- inputs: {inputs}")
     lines.append(f"- dense file {m['dense_model_bytes'] / 1024:.0f} KB; pruned file gzipped "

@@ -25,6 +25,7 @@ class Offline:
     def copy_history(self, history): pass
     def tag(self, **tags): pass
     def finish(self, *args, **kwargs): return None
+    def for_teacher(self): return self
 
     @contextlib.contextmanager
     def pretrain_run(self, key, params, name):
@@ -72,6 +73,11 @@ class Tracked:
 
     def pretrain_run(self, key, params, name):
         return self.mlt.pretrain_run(key, params, name, requested_by=self.run_id)
+
+    def for_teacher(self):
+        """Where a teacher's dense model goes: a pre-training run of its own, in the
+        cache, that names this run; this run gets none of its epochs."""
+        return PretrainOnly(self.run_id)
 
     def finish(self, config, metrics, history, window, model, splits, tflite_int8=None,
                pixel_layer=None, note: str = "", texts: dict | None = None,

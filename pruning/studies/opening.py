@@ -4,7 +4,7 @@ alike. Bad input is refused before anything exists in the store."""
 from __future__ import annotations
 
 from pruning import data, tracking
-from pruning.experiment import pipeline
+from pruning.experiment import dense
 from pruning.experiment import describe
 
 
@@ -13,7 +13,7 @@ def open_store(base, experiment_name: str | None, tracking_uri: str | None, chec
     command's own check of its input, run before the store is touched."""
     tracking.use_tracking_uri(tracking_uri)
     splits = data.load(base.dataset, base.data_dir, base.val_fraction, base.seed)
-    start, splits = pipeline.starting_point(base, splits)
+    start, splits = dense.starting_point(base, splits)
     if check is not None:
         check(splits)
     tracking.check_store(experiment_name, tracking_uri, describe.experiment_name(base))

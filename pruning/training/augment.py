@@ -53,7 +53,8 @@ def fit_inputs(x, y, config) -> dict:
     epoch). Without autotuning there is no such thread; fixed prefetching keeps the
     epoch as fast (bench/phase_gap.py, docs/benchmarks.md)."""
     steps = AUGMENTATIONS[config.augment](config.shift_pixels)
-    images, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+    # y: the labels, or (labels, a teacher's outputs): gathered row by row alike.
+    images, labels = tf.convert_to_tensor(x), tf.nest.map_structure(tf.convert_to_tensor, y)
     n, batch = len(x), config.batch_size
     # Shuffled by index, as Keras does for arrays (a shuffle buffer of whole images is
     # ~15% slower per epoch): a fresh permutation per epoch from the config's seed.
@@ -61,7 +62,8 @@ def fit_inputs(x, y, config) -> dict:
         lambda s: tf.random.experimental.stateless_shuffle(tf.range(n), seed=[s, 0]))
     batches = orders.flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order)
                               .batch(batch)).map(
-        lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+        lambda index: (tf.gather(images, index),
+                       tf.nest.map_structure(lambda t: tf.gather(t, index), labels)))
     if steps:
         # A fresh seed per batch and per step, a new stream at each repetition (epoch).
         seeds = tf.data.Dataset.random(seed=config.seed + 1).batch(2 * len(steps))

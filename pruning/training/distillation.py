@@ -5,7 +5,9 @@ student learns from the labels and from the dense teacher's softened outputs,
            + distill_weight * T^2 * KL(softmax(teacher / T) || softmax(student / T)),
 
 T = distill_temperature. T^2 keeps the soft term's gradients on the hard term's scale as
-T grows. Both see the same (augmented) batch: the teacher runs inside the step.
+T grows. Both see the same (augmented) batch: the teacher runs inside the step, unless
+its outputs on the training images were computed once (`stored`: a teacher other than
+the dense model, config.teacher), which then travel with the labels.
 
 Why the student's own train_step is replaced rather than the student wrapped in a
 Distiller model: every callback of the pruning fit (tfmot's UpdatePruningStep, the mask
@@ -35,14 +37,27 @@ def soft_loss(teacher_outputs, student_outputs, temperature: float,
     return temperature ** 2 * tf.reduce_mean(keras.losses.kl_divergence(target, prediction))
 
 
-def attach(student, teacher, config, x_sample) -> list:
+def targets(y, teacher, config, stored):
+    """What `student.fit` takes as its training targets: the labels, and with them the
+    teacher's stored outputs when those are what it distils from."""
+    return (y, stored) if _from_stored(teacher, config, stored) else y
+
+
+def _from_stored(teacher, config, stored) -> bool:
+    return teacher is not None and bool(config.distill_weight) and stored is not None
+
+
+def attach(student, teacher, config, x_sample, stored=None) -> list:
     """Make `student.fit` distil from `teacher` at config.distill_weight and
-    config.distill_temperature. Returns the callbacks fit needs with it: none when
-    distillation is off (no teacher, or a weight of 0)."""
+    config.distill_temperature; from `stored` (the teacher's logits on the training
+    images, given with the labels by `targets`) in place of running it, when given.
+    Returns the callbacks fit needs with it: none when distillation is off (no teacher,
+    or a weight of 0)."""
     if teacher is None or not config.distill_weight:
         return []
     weight, temperature = config.distill_weight, config.distill_temperature
-    teacher_logits = not model_checks.outputs_probabilities(teacher, x_sample)
+    from_stored = _from_stored(teacher, config, stored)
+    teacher_logits = from_stored or not model_checks.outputs_probabilities(teacher, x_sample)
     student_logits = not model_checks.outputs_probabilities(student, x_sample)
     # The epoch mean of the soft term, as Keras reports "loss": kept out of the student's
     # own metrics, or validation would log a val_distill_loss that nothing computes.
@@ -50,7 +65,10 @@ def attach(student, teacher, config, x_sample) -> list:
 
     def train_step(data):
         x, y, sample_weight = data_adapter.unpack_x_y_sample_weight(data)
-        teacher_outputs = teacher(x, training=False)
+        if from_stored:
+            y, teacher_outputs = y
+        else:
+            teacher_outputs = teacher(x, training=False)
         with tf.GradientTape() as tape:
             outputs = student(x, training=True)
             # compute_loss also updates the "loss" Keras reports: the labels' term alone,

@@ -89,3 +89,27 @@ def test_the_soft_term_pulls_the_student_to_the_teacher_not_the_labels():
 def test_bad_distillation_options_name_the_parameter(values, fragment):
     with pytest.raises(ConfigError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
         ExperimentConfig(**values)
+
+
+def test_stored_teacher_outputs_teach_exactly_as_the_teacher_run_in_each_step():
+    """A teacher's logits computed once and carried with the labels (Splits.
+    teacher_outputs) train the student to the same weights as running the teacher in
+    every step: the same batches, the same targets."""
+    config = ExperimentConfig(dataset="synthetic", model="mlp", pretrain_epochs=1,
+                              batch_size=64, distill_weight=0.7, distill_temperature=2.0)
+    splits = data.load(config.dataset, "", config.val_fraction, config.seed)
+    teacher = models.build(config.model, splits.input_shape, splits.num_classes, config)
+    train.pretrain(teacher, splits, config)
+    probabilities = teacher.predict(splits.x_train, verbose=0)
+    stored = dataclasses.replace(splits, teacher_outputs=np.log(probabilities))
+
+    def student_after(splits_, teacher_):
+        student = models.build(config.model, splits.input_shape, splits.num_classes, config)
+        train.fit(student, splits_, config, train.Phase("retrain", 2, 1e-3, 0), (),
+                  teacher=teacher_)
+        return student.get_weights()
+
+    online, offline = student_after(splits, teacher), student_after(stored, teacher)
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(online, offline))
+    untaught = student_after(stored, None)  # no teacher: the stored outputs are ignored
+    assert not all(np.allclose(a, b, atol=1e-5) for a, b in zip(online, untaught))

@@ -141,3 +141,16 @@ def test_a_phase_split_in_two_keeps_one_schedule():
     assert (tail.epochs, tail.step_offset, tail.schedule_epochs, tail.schedule_start) \
         == (7, 7, 10, 3)
     assert whole.split(10) == (whole, None)
+
+
+def test_accuracy_by_direct_calls_is_what_keras_evaluates():
+    config = ExperimentConfig(dataset="synthetic", model="mlp", pretrain_epochs=1, batch_size=64)
+    splits = data.load(config.dataset, "", config.val_fraction, config.seed)
+    model = models.build(config.model, splits.input_shape, splits.num_classes, config)
+    train.pretrain(model, splits, config)
+    evaluated = train.evaluate(model, splits.x_val, splits.y_val, 64)["accuracy"]
+    assert 0 < evaluated < 1
+    # slices that do not divide the split, and one slice of it all
+    for batch in (7, len(splits.x_val)):
+        assert train.accuracy(model, splits.x_val, splits.y_val, batch) == \
+            pytest.approx(evaluated, abs=1e-6)

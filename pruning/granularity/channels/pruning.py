@@ -125,7 +125,7 @@ def shallower(model, config, splits) -> tuple[object, tuple[tuple[str, float], .
     alone, as a sensitivity curve's point is; together they may cost more than the sum
     (docs/structured.md has an example)."""
     def accuracy(m) -> float:
-        return training.evaluate(m, splits.x_val, splits.y_val, config.batch_size)["accuracy"]
+        return training.accuracy(m, splits.x_val, splits.y_val)
 
     chosen = residual_blocks.ranked(model, accuracy)[:config.residual_blocks_removed]
     return (residual_blocks.without(model, [block.join for block, _ in chosen]),
