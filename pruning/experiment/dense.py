@@ -51,11 +51,11 @@ def starting_point(config, splits, window=None) -> tuple[model_sources.Start, ob
     return start, splits
 
 
-def find_or_train(config, splits, start, recorder, observers):
+def find_or_train(config, splits, start, recorder, observers, what: str = "dense model"):
     """The dense model: a trained starting model as it is (no dense epochs), else from
-    the store's cache, or trained and cached now."""
+    the store's cache, or trained and cached now. `what` it is, in the progress lines."""
     if config.dense_epochs == 0:
-        tell(observers, "measuring the dense model")
+        tell(observers, f"measuring the {what}")
         return start.model, [], measure(start.model, splits, config), None
     key = pretrain_key(config, splits.digest, start.digest)
     name = f"pretrain-{describe.short_name(config.model)}-{describe.short_name(config.dataset)}"
@@ -66,7 +66,7 @@ def find_or_train(config, splits, start, recorder, observers):
     while True:
         cached = recorder.find_pretrained(key)  # waits while another process trains it
         if cached is not None:
-            tell(observers, f"dense model from the cache (run {cached.run_id})")
+            tell(observers, f"{what} from the cache (run {cached.run_id})")
             recorder.copy_history(cached.history)
             recorder.tag(pretrain_key=key, pretrain_run_id=cached.run_id, pretrain_cached="true")
             dense_metrics = {k: v for k, v in cached.metrics.items() if k.startswith("dense_")}

@@ -37,7 +37,8 @@ def with_teacher(config, splits, recorder, observers) -> tuple[object, dict]:
     tell(observers, f"the teacher: the dense model of {config.teacher} "
                     f"({resolved.model}, {resolved.dense_epochs} epochs)")
     model, _, metrics, run_id = dense.find_or_train(resolved, teacher_splits, start,
-                                                   recorder.for_teacher(), observers)
+                                                   recorder.for_teacher(), observers,
+                                                   what="teacher")
     outputs = model.predict(teacher_splits.x_train, batch_size=resolved.batch_size, verbose=0)
     if model_checks.outputs_probabilities(model, teacher_splits.x_val):
         # log p stands in for the logits: the softmax is blind to the constant between them

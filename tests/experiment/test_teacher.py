@@ -7,6 +7,7 @@ from mlflow.tracking import MlflowClient
 from pruning.config import ExperimentConfig
 from pruning.errors import ConfigError
 from pruning.experiment import pipeline
+from pruning.experiment.progress import Progress
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ def cnn_recipe(tmp_path):
     return str(path)
 
 
-def test_a_cnn_teaches_an_mlp_from_its_cached_dense_model(tiny, store, cnn_recipe):
+def test_a_cnn_teaches_an_mlp_from_its_cached_dense_model(tiny, store, cnn_recipe, capsys):
     config = tiny.replace(distill_weight=1.0, teacher=cnn_recipe)
     result = pipeline.run(config, experiment_name="taught")
     client = MlflowClient()
@@ -33,8 +34,12 @@ def test_a_cnn_teaches_an_mlp_from_its_cached_dense_model(tiny, store, cnn_recip
     assert run.data.tags["pretrain_run_id"] != teacher_run.info.run_id
     assert len(result.history) == 4 and "distill_loss" in result.history[-1]
     # the second run finds the teacher in the cache; tracking off trains one of its own
-    again = pipeline.run(config.replace(final_sparsity=0.6), experiment_name="taught")
+    again_config = config.replace(final_sparsity=0.6)
+    capsys.readouterr()
+    again = pipeline.run(again_config, experiment_name="taught",
+                         observers=[Progress(again_config)])
     assert client.get_run(again.run_id).data.tags["teacher_run_id"] == teacher_run.info.run_id
+    assert f"teacher from the cache (run {teacher_run.info.run_id})" in capsys.readouterr().err
     offline = pipeline.run(config, tracking=False)
     assert offline.run_id is None and "teacher_test_accuracy" in offline.metrics
 
