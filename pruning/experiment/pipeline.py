@@ -140,9 +140,10 @@ def _execute(config, splits, window, start, recorder, observers, outputs: Output
     recorder.start(config, splits)
     dense_model, dense_history, dense_metrics, pretrain_run_id = dense.find_or_train(
         config, splits, start, recorder, observers)
-    splits, taught = teacher.with_teacher(config, splits, recorder, observers)
-    if taught.get("tags"):
-        recorder.tag(**taught["tags"])
+    splits, teacher_metrics, teacher_tags = teacher.with_teacher(config, splits, recorder,
+                                                                 observers)
+    if teacher_tags:
+        recorder.tag(**teacher_tags)
     dense_side = measure.dense_side_meanwhile(dense_model, splits, config, outputs.export)
     pruned = config.pruned_by().prune(
         dense_model, splits, config, window, [*recorder.observers, *observers],
@@ -155,7 +156,7 @@ def _execute(config, splits, window, start, recorder, observers, outputs: Output
         retrain_history = retrain_history + shared_history
         pruned.metrics.update(clustering.distinct_values(shipped, config))
     tell(observers, "evaluating the pruned model")
-    metrics = {**dense_metrics, **taught.get("metrics", {}), **pruned.metrics,
+    metrics = {**dense_metrics, **teacher_metrics, **pruned.metrics,
                **_final_metrics(shipped, splits, config, outputs.test_set)}
     qat = None
     if config.qat_epochs and outputs.export:  # QAT only feeds the int8 export

@@ -21,12 +21,12 @@ from pruning.models import checks as model_checks
 from pruning.observers import tell
 
 
-def with_teacher(config, splits, recorder, observers) -> tuple[object, dict]:
-    """(splits with the teacher's logits on x_train, the teacher's metrics and the tags
-    that name it); the splits as they are, and nothing, when the dense model teaches."""
+def with_teacher(config, splits, recorder, observers) -> tuple[object, dict, dict]:
+    """(splits with the teacher's logits on x_train, the teacher's metrics, the tags that
+    name it); the splits as they are, and nothing, when the dense model teaches."""
     teacher_config = config.teacher_config()
     if teacher_config is None:
-        return splits, {}
+        return splits, {}, {}
     resolved, teacher_splits, _ = preflight.check(teacher_config, window=False)
     resolved = resolved.replace(pretrain_epochs=resolved.dense_epochs)
     start, teacher_splits = dense.starting_point(resolved, teacher_splits)
@@ -47,6 +47,5 @@ def with_teacher(config, splits, recorder, observers) -> tuple[object, dict]:
                             resolved.batch_size)
     found = {"teacher_val_accuracy": val["accuracy"],
              **{k.replace("dense_", "teacher_"): v for k, v in metrics.items()}}
-    tags = {"teacher_run_id": run_id} if run_id else {}
-    return dataclasses.replace(splits, teacher_outputs=outputs.astype(np.float32)), \
-        {"metrics": found, "tags": tags}
+    return (dataclasses.replace(splits, teacher_outputs=outputs.astype(np.float32)), found,
+            {"teacher_run_id": run_id} if run_id else {})
