@@ -37,26 +37,16 @@ def soft_loss(teacher_outputs, student_outputs, temperature: float,
     return temperature ** 2 * tf.reduce_mean(keras.losses.kl_divergence(target, prediction))
 
 
-def targets(y, teacher, config, stored):
-    """What `student.fit` takes as its training targets: the labels, and with them the
-    teacher's stored outputs when those are what it distils from."""
-    return (y, stored) if _from_stored(teacher, config, stored) else y
-
-
-def _from_stored(teacher, config, stored) -> bool:
-    return teacher is not None and bool(config.distill_weight) and stored is not None
-
-
-def attach(student, teacher, config, x_sample, stored=None) -> list:
+def attach(student, teacher, config, x_sample, labels, stored=None) -> tuple[list, object]:
     """Make `student.fit` distil from `teacher` at config.distill_weight and
     config.distill_temperature; from `stored` (the teacher's logits on the training
-    images, given with the labels by `targets`) in place of running it, when given.
-    Returns the callbacks fit needs with it: none when distillation is off (no teacher,
-    or a weight of 0)."""
+    images) in place of running it, when given. Returns the callbacks fit needs with it
+    and the training targets: the labels, with the stored logits beside them. Neither
+    when distillation is off (no teacher, or a weight of 0): no callbacks, the labels."""
     if teacher is None or not config.distill_weight:
-        return []
+        return [], labels
     weight, temperature = config.distill_weight, config.distill_temperature
-    from_stored = _from_stored(teacher, config, stored)
+    from_stored = stored is not None
     teacher_logits = from_stored or not model_checks.outputs_probabilities(teacher, x_sample)
     student_logits = not model_checks.outputs_probabilities(student, x_sample)
     # The epoch mean of the soft term, as Keras reports "loss": kept out of the student's
@@ -83,7 +73,7 @@ def attach(student, teacher, config, x_sample, stored=None) -> list:
                 "distill_loss": tracker.result()}
 
     student.train_step = train_step
-    return [_ResetEachEpoch(tracker)]
+    return [_ResetEachEpoch(tracker)], ((labels, stored) if from_stored else labels)
 
 
 class _ResetEachEpoch(keras.callbacks.Callback):

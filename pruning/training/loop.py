@@ -140,9 +140,9 @@ def fit(model, splits, config, phase: Phase, observers, callbacks=(), extra=None
     model.compile(optimizer=_optimizer(phase, config, steps),
                   loss=model_checks.loss_for(model, splits.x_val), metrics=["accuracy"])
     monitor = _Monitor(phase, observers, extra)
-    stored = splits.teacher_outputs
-    callbacks = [*callbacks, *distillation.attach(model, teacher, config, splits.x_val, stored)]
-    y_train = distillation.targets(splits.y_train, teacher, config, stored)
+    distilling, y_train = distillation.attach(model, teacher, config, splits.x_val,
+                                              splits.y_train, splits.teacher_outputs)
+    callbacks = [*callbacks, *distilling]
     model.fit(**augment.fit_inputs(splits.x_train, y_train, config), epochs=phase.epochs,
               validation_data=augment.batched(splits.x_val, splits.y_val, config.batch_size),
               verbose=0,
@@ -182,8 +182,7 @@ def evaluate(model, x, y, batch_size: int) -> dict[str, float]:
 def accuracy(model, x, y, batch_size: int = 256) -> float:
     """The share of `x` that `model` classifies as `y`, by calling it on slices: no
     compile and no tf.function to trace, which for a model seen once (each residual
-    block's removal, costed) takes longer than the evaluation (half the ranking's time
-    on the tests' MobileNetV2)."""
+    block's removal, costed) takes longer than the evaluation (bench/rank_blocks.py)."""
     outputs = np.concatenate([np.asarray(model(x[i:i + batch_size], training=False))
                               for i in range(0, len(x), batch_size)])
     return float(np.mean(outputs.argmax(-1) == y))
